@@ -1,0 +1,76 @@
+# Entry points for people and for CI. Other tooling calls these target names: keep them.
+#   make test                 lint, sanity, unit tests, then the offline-world and cluster tests
+#   make lab [NODES=2] [HA=1] [RELEASE=1-24-9]   mirror + lab + site.yml; last line: admin kubeconfig
+#   make mirror RELEASE=...   build or reuse the offline EKS-D mirror; last line: its root directory
+#   make lab-up NODES=...     bring up the lab hosts, the mirror server and the registry
+#   make lab-down             remove the lab (caches are kept)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+RELEASE ?= 1-24-9
+NODES ?=
+HA ?=
+EKSD_CACHE ?= $(HOME)/.cache/eksd
+export EKSD_CACHE
+PYTHON ?= python3
+REQ_HASH := $(shell cat requirements.txt | sha256sum | cut -c1-12)
+VENV ?= $(EKSD_CACHE)/venv-$(REQ_HASH)
+BIN := $(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+SANITY_ROOT := $(EKSD_CACHE)/sanity/ansible_collections/eksd/distro
+
+.PHONY: help venv lint sanity units test-unit test-offline test-molecule test mirror lab-up lab-down lab bench build
+
+help:
+	@sed -n '1,7p' Makefile
+
+venv: $(BIN)/.installed
+$(BIN)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check plugins tests tools
+	$(BIN)/ansible-lint
+	$(BIN)/python tools/check_argument_specs.py
+
+# ansible-test needs the collection at ansible_collections/<ns>/<name>: sanity runs on a copy.
+sanity: venv
+	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
+	git ls-files -co --exclude-standard -z | grep -zv '^\.collections/' | rsync -a --from0 --files-from=- ./ $(SANITY_ROOT)/
+	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --python $$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
+	  --skip-test pylint --color no
+	cd $(SANITY_ROOT) && $(BIN)/ansible-test units --python $$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
+	  --color no
+
+units: venv
+	$(BIN)/pytest -q tests/unit
+
+test-unit: lint sanity units
+
+# The offline world: mirror for 1-24-9, lab hosts, registry (tests/integration).
+test-offline: venv
+	$(BIN)/pytest -q tests/integration
+
+test: test-unit test-offline
+
+bench: venv
+	$(BIN)/python tools/bench_resolve.py
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force
+
+mirror: venv
+	$(BIN)/python tools/mirror/build_mirror.py $(RELEASE)
+
+lab-up:
+	bash tools/lab/lab-up.sh $(NODES)
+
+lab-down:
+	bash tools/lab/lab-down.sh
+
+lab: venv
+	bash tools/lab/lab.sh $(RELEASE)
