@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Take the lab down: nodes, their volumes, the network, the artifact mirror and the registry.
+#
+#   tools/lab/lab-down.sh
+#
+# Keeps the caches: the node image and its rootfs tarball, $MIRROR_DIR, the registry's storage.
+# Nodes get 2 s to shut down, then are killed (they are disposable).
+# Idempotent: with nothing up it does nothing. Restores net.ipv4.ip_forward to what it was before
+# the first lab-up if no podman container is left running.
+set -euo pipefail
+
+[[ $(id -u) -eq 0 ]] || { echo "lab-down.sh: run as root" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+T0=$(now)
+if command -v podman >/dev/null; then
+    mapfile -t nodes < <(lab_nodes)
+    if ((${#nodes[@]})); then
+        podman rm -f -t 2 "${nodes[@]}" >/dev/null
+        echo "removed ${nodes[*]}"
+    fi
+    mapfile -t vols < <( { podman volume ls -q --filter label=eksd-lab=1
+                           podman volume ls -q | grep -E "^${PREFIX}[0-9]+-(containerd|kubelet)$"; } 2>/dev/null | sort -u)
+    if ((${#vols[@]})); then
+        podman volume rm -f "${vols[@]}" >/dev/null
+        echo "removed volumes ${vols[*]}"
+    fi
+    if podman network exists "$NET"; then
+        podman network rm -f "$NET" >/dev/null
+        echo "removed network $NET"
+    fi
+fi
+
+stop_pidfile "$RUN/mirror.pid" http.server "artifact mirror"
+stop_pidfile "$RUN/registry.pid" docker-registry registry
+
+if [[ -s $RUN/ip_forward.orig ]]; then
+    if [[ -z $(podman ps -q 2>/dev/null) ]]; then
+        orig=$(<"$RUN/ip_forward.orig")
+        if [[ $(</proc/sys/net/ipv4/ip_forward) != "$orig" ]]; then
+            echo "$orig" > /proc/sys/net/ipv4/ip_forward
+            echo "restored net.ipv4.ip_forward=$orig"
+        fi
+        rm -f "$RUN/ip_forward.orig"
+    fi
+fi
+
+rm -f "$LABCACHE/hosts.yml" "$LABCACHE/lab.env"
+[[ -d $RUN ]] && find "$RUN" -mindepth 1 -maxdepth 1 ! -name ip_forward.orig -exec rm -rf {} +
+rmdir "$RUN" 2>/dev/null || true
+echo "lab down in $(elapsed "$T0")s (kept: image $IMAGE, $LABCACHE/rootfs-*.tar, $MIRROR_DIR, $REGISTRY_DIR)"

@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# Bring up the lab: N Debian/systemd hosts in privileged podman containers, an HTTP artifact mirror
+# and a container registry, all on a podman network of the lab's own.
+#
+#   tools/lab/lab-up.sh [NODES]        # default 2: node1 control plane + etcd, node2 worker
+#   HA=1 tools/lab/lab-up.sh [NODES]   # default 4: node1-3 control plane + stacked etcd, rest workers
+#
+# Idempotent: with a lab up it reuses the network, nodes and servers (starts stopped ones, adds
+# missing nodes, removes nodes beyond NODES). Runs tools/lab/setup-host.sh and build-image.sh first
+# (both are no-ops once done).
+#
+# Nodes:     eksd-node1..N (hostname and network alias node1..N), IPs <subnet>.11, .12, ...
+# Network:   eksd-lab, 10.89.64.0/24, gateway 10.89.64.1 (EKSD_LAB_SUBNET to change)
+# Mirror:    http://<gateway>:8080/ serves $MIRROR_DIR (default ${EKSD_CACHE:-~/.cache/eksd}/mirror)
+# Registry:  <gateway>:5000, plain HTTP, storage ${EKSD_CACHE}/registry (Debian's docker-registry)
+# Inventory: ${EKSD_CACHE}/lab/hosts.yml (inventories/lab/hosts.yml is the committed 2-node one)
+# Servers run detached with pidfiles in ${EKSD_CACHE}/lab/run; tools/lab/lab-down.sh stops them.
+set -euo pipefail
+
+[[ $(id -u) -eq 0 ]] || { echo "lab-up.sh: run as root" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+HA=${HA:-0}
+[[ $HA == 1 || $HA == true || $HA == yes ]] && HA=1 || HA=0
+NODES=${1:-${NODES:-$( ((HA)) && echo 4 || echo 2 )}}
+[[ $NODES =~ ^[0-9]+$ && $NODES -ge 1 ]] || { echo "lab-up: NODES must be a positive number" >&2; exit 1; }
+((HA && NODES < 3)) && { echo "lab-up: HA needs at least 3 nodes" >&2; exit 1; }
+CONTROL_PLANES=$( ((HA)) && echo 3 || echo 1 )
+((NODES <= 200)) || { echo "lab-up: at most 200 nodes" >&2; exit 1; }
+
+log() { echo "lab-up: $*"; }
+T0=$(now)
+
+# --- host prerequisites and image -------------------------------------------------------------------
+mkdir -p "$RUN" "$MIRROR_DIR" "$REGISTRY_DIR"
+"$LAB_HERE/setup-host.sh" > "$RUN/setup-host.log" 2>&1 || { cat "$RUN/setup-host.log" >&2; exit 1; }
+t=$(now)
+REF=$("$LAB_HERE/build-image.sh" | tail -1)
+T_IMAGE=$(elapsed "$t")
+
+# --- network ------------------------------------------------------------------------------------------
+t=$(now)
+if podman network exists "$NET"; then
+    have=$(podman network inspect "$NET" --format '{{range .Subnets}}{{.Subnet}} {{end}}' | xargs)
+    [[ $have == "$SUBNET" ]] || {
+        echo "lab-up: network $NET has subnet '$have', wanted $SUBNET: run tools/lab/lab-down.sh first" >&2; exit 1; }
+    log "network $NET ($SUBNET) exists"
+else
+    # The subnet must not overlap anything this host routes to or another podman network.
+    others=$(podman network ls --format '{{.Name}}' | grep -vx "$NET" \
+             | xargs -r podman network inspect --format '{{range .Subnets}}{{.Subnet}} {{end}}' 2>/dev/null || true)
+    routes=$(ip -o -4 route show table all | awk '$1 != "default" && $1 != "broadcast" && $1 != "local" {print $1} $1 == "local" || $1 == "broadcast" {print $2}')
+    # shellcheck disable=SC2086 # word lists
+    "$SYS_PYTHON" - "$SUBNET" $others $routes <<'PY'
+import ipaddress, sys
+want = ipaddress.ip_network(sys.argv[1])
+for other in sys.argv[2:]:
+    try:
+        net = ipaddress.ip_network(other, strict=False)
+    except ValueError:
+        continue
+    if net.version == want.version and net.prefixlen > 0 and net.overlaps(want):
+        sys.exit(f"lab-up: subnet {want} overlaps {net} on this host: set EKSD_LAB_SUBNET")
+PY
+    # netavark turns on net.ipv4.ip_forward for NAT; remember the previous value for lab-down.
+    [[ -e $RUN/ip_forward.orig ]] || cat /proc/sys/net/ipv4/ip_forward > "$RUN/ip_forward.orig"
+    podman network create --subnet "$SUBNET" --gateway "$GATEWAY" --label eksd-lab=1 "$NET" >/dev/null
+    log "created network $NET ($SUBNET, gateway $GATEWAY)"
+fi
+
+# --- nodes --------------------------------------------------------------------------------------------
+# Hosts of the apt sources that this machine resolves through /etc/hosts resolve the same in nodes.
+add_hosts=()
+# shellcheck disable=SC2013 # host names, one per word
+for h in $(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
+           | grep -oE 'https?://[^/ ]+' | sed -E 's|https?://||; s|:[0-9]+$||' | sort -u); do
+    addr=$(awk -v h="$h" '!/^#/ { for (i = 2; i <= NF; i++) if ($i == h) { print $1; exit } }' /etc/hosts)
+    [[ -n $addr ]] && add_hosts+=(--add-host "$h:$addr")
+done
+# The lab is an air gap: the EKS-D site and public.ecr.aws resolve to nowhere inside nodes, so a
+# mirror that is not used (or a registry fallback) fails at once instead of leaving the machine.
+for h in distro.eks.amazonaws.com public.ecr.aws; do
+    add_hosts+=(--add-host "$h:127.0.0.255")
+done
+
+# Nodes beyond NODES from an earlier, bigger lab go.
+for c in $(lab_nodes); do
+    n=${c#"$PREFIX"}
+    if [[ $n =~ ^[0-9]+$ ]] && ((n > NODES)); then
+        podman rm -f -t 5 "$c" >/dev/null
+        podman volume rm -f "$c-containerd" "$c-kubelet" >/dev/null 2>&1 || true
+        log "removed $c (beyond NODES=$NODES)"
+    fi
+done
+
+created=0
+for i in $(seq 1 "$NODES"); do
+    name=$PREFIX$i
+    ip=$(node_ip "$i")
+    if podman container exists "$name"; then
+        state=$(podman inspect "$name" --format '{{.State.Status}}')
+        if [[ $state != running ]]; then
+            podman start "$name" >/dev/null
+            log "started $name ($state before)"
+        fi
+        continue
+    fi
+    for v in "$name-containerd" "$name-kubelet"; do
+        podman volume exists "$v" || podman volume create --label eksd-lab=1 "$v" >/dev/null
+    done
+    # --privileged + --systemd=always: systemd as PID 1 with a writable cgroup tree (per NOTES.md).
+    # /var/lib/containerd on a volume: overlayfs snapshots cannot sit on the node's overlay root.
+    # /var/lib/kubelet on a volume with rshared propagation, for kubelet's volume mounts.
+    podman run -d --name "$name" --hostname "node$i" \
+        --label eksd-lab.node="node$i" \
+        --systemd=always --privileged \
+        --network "$NET" --ip "$ip" --network-alias "node$i" \
+        "${add_hosts[@]}" \
+        -v "$name-containerd:/var/lib/containerd" \
+        -v "$name-kubelet:/var/lib/kubelet:rshared" \
+        "$REF" /sbin/init >/dev/null 2>"$RUN/podman-run.err" \
+        || { cat "$RUN/podman-run.err" >&2; exit 1; }
+    # (aardvark-dns, started with the first node, says "failed to connect to syslog": harmless)
+    grep -v 'failed to connect to syslog' "$RUN/podman-run.err" >&2 || true
+    created=$((created + 1))
+done
+log "$NODES node(s) up ($created created)"
+
+# Wait for systemd in every node.
+for i in $(seq 1 "$NODES"); do
+    name=$PREFIX$i
+    state=
+    for _ in $(seq 120); do
+        state=$(podman exec "$name" systemctl is-system-running 2>/dev/null || true)
+        [[ $state == running || $state == degraded ]] && break
+        sleep 0.5
+    done
+    case $state in
+        running) ;;
+        degraded) log "WARNING: $name is degraded: $(podman exec "$name" systemctl --failed --no-legend --plain | awk '{print $1}' | xargs)" ;;
+        *) echo "lab-up: $name did not boot (systemctl is-system-running: '$state')" >&2
+           podman logs --tail 30 "$name" >&2 || true; exit 1 ;;
+    esac
+done
+T_NODES=$(elapsed "$t")
+
+# --- artifact mirror (HTTP) and registry, bound to the gateway address -------------------------------
+t=$(now)
+for _ in $(seq 50); do ip -o -4 addr show | grep -q " $GATEWAY/" && break; sleep 0.1; done
+ip -o -4 addr show | grep -q " $GATEWAY/" || { echo "lab-up: gateway $GATEWAY not on this host" >&2; exit 1; }
+
+MIRROR_URL=http://$GATEWAY:$MIRROR_PORT
+if ! pid_alive "$RUN/mirror.pid" http.server || ! "${CURL[@]}" -o /dev/null "$MIRROR_URL/"; then
+    stop_pidfile "$RUN/mirror.pid" http.server "artifact mirror" >/dev/null
+    setsid "$SYS_PYTHON" -m http.server --bind "$GATEWAY" --directory "$MIRROR_DIR" "$MIRROR_PORT" \
+        >> "$RUN/mirror.log" 2>&1 < /dev/null &
+    echo $! > "$RUN/mirror.pid"
+    disown
+    log "started artifact mirror (pid $(<"$RUN/mirror.pid")) serving $MIRROR_DIR"
+fi
+
+REGISTRY=$GATEWAY:$REGISTRY_PORT
+cat > "$RUN/registry.yml.new" <<EOF
+# Generated by tools/lab/lab-up.sh
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $REGISTRY_DIR
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: $REGISTRY
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: false
+EOF
+if ! cmp -s "$RUN/registry.yml.new" "$RUN/registry.yml"; then
+    mv "$RUN/registry.yml.new" "$RUN/registry.yml"
+    stop_pidfile "$RUN/registry.pid" docker-registry registry >/dev/null
+else
+    rm -f "$RUN/registry.yml.new"
+fi
+if ! pid_alive "$RUN/registry.pid" docker-registry || ! "${CURL[@]}" -o /dev/null "http://$REGISTRY/v2/"; then
+    stop_pidfile "$RUN/registry.pid" docker-registry registry >/dev/null
+    setsid /usr/bin/docker-registry serve "$RUN/registry.yml" >> "$RUN/registry.log" 2>&1 < /dev/null &
+    echo $! > "$RUN/registry.pid"
+    disown
+    log "started registry (pid $(<"$RUN/registry.pid")) storing in $REGISTRY_DIR"
+fi
+
+wait_http() {
+    local url=$1 what=$2 logf=$3
+    for _ in $(seq 100); do
+        "${CURL[@]}" -o /dev/null "$url" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "lab-up: $what does not answer at $url; last log lines:" >&2
+    tail -20 "$logf" >&2 || true
+    exit 1
+}
+wait_http "$MIRROR_URL/" "artifact mirror" "$RUN/mirror.log"
+wait_http "http://$REGISTRY/v2/" registry "$RUN/registry.log"
+T_SERVERS=$(elapsed "$t")
+
+# --- images: the mirror builder leaves OCI layouts at $MIRROR_DIR/images/<repo>/<tag>; publish them
+# under eks-distro/<repo>:<tag>, the paths public.ecr.aws uses, so a registry mirror for it serves them.
+t=$(now)
+pushed=0
+if [[ -d $MIRROR_DIR/images ]]; then
+    while IFS= read -r layout; do
+        rel=${layout#"$MIRROR_DIR/images/"}
+        repo=eks-distro/${rel%/*}
+        tag=${rel##*/}
+        "$SYS_PYTHON" "$LAB_HERE/oci.py" push --registry "$REGISTRY" --repo "$repo" --tag "$tag" --layout "$layout" >/dev/null
+        pushed=$((pushed + 1))
+    done < <(find "$MIRROR_DIR/images" -name index.json -printf '%h\n' | sort)
+fi
+log "published $pushed image(s) from $MIRROR_DIR/images to $REGISTRY in $(elapsed "$t")s"
+
+# --- inventory ----------------------------------------------------------------------------------------
+write_inventory() {
+    local i
+    echo "# Lab inventory generated by tools/lab/lab-up.sh: $NODES node(s)$( ((HA)) && echo ', HA'), network $NET $SUBNET."
+    echo "# Hosts are podman containers (tools/lab/lab-up.sh); reach them with the containers.podman connection."
+    echo "all:"
+    echo "  children:"
+    echo "    k8s_cluster:"
+    echo "      vars:"
+    echo "        ansible_connection: containers.podman.podman"
+    echo "        ansible_python_interpreter: /usr/bin/python3"
+    echo "        eksd_artifact_mirror: http://$GATEWAY:$MIRROR_PORT"
+    echo "        eksd_image_mirror: $GATEWAY:$REGISTRY_PORT"
+    echo "        eksd_allow_http: true"
+    echo "      children:"
+    echo "        control_plane:"
+    echo "          hosts:"
+    for i in $(seq 1 "$CONTROL_PLANES"); do
+        echo "            node$i:"
+        echo "              ansible_host: $PREFIX$i"
+        echo "              ip: $(node_ip "$i")"
+    done
+    echo "        etcd:"
+    echo "          hosts:"
+    for i in $(seq 1 "$CONTROL_PLANES"); do
+        echo "            node$i:"
+    done
+    if ((NODES > CONTROL_PLANES)); then
+        echo "        workers:"
+        echo "          hosts:"
+        for i in $(seq $((CONTROL_PLANES + 1)) "$NODES"); do
+            echo "            node$i:"
+            echo "              ansible_host: $PREFIX$i"
+            echo "              ip: $(node_ip "$i")"
+        done
+    else
+        echo "        workers:"
+    fi
+}
+write_inventory > "$LABCACHE/hosts.yml"
+cat > "$LABCACHE/lab.env" <<EOF
+# Generated by tools/lab/lab-up.sh
+EKSD_LAB_NETWORK=$NET
+EKSD_LAB_SUBNET=$SUBNET
+EKSD_LAB_GATEWAY=$GATEWAY
+EKSD_LAB_NODES=$NODES
+EKSD_LAB_HA=$HA
+EKSD_LAB_IMAGE=$REF
+EKSD_ARTIFACT_MIRROR=$MIRROR_URL
+EKSD_IMAGE_MIRROR=$REGISTRY
+EKSD_LAB_INVENTORY=$LABCACHE/hosts.yml
+MIRROR_DIR=$MIRROR_DIR
+EOF
+
+same=
+if cmp -s <(grep -v '^#' "$LABCACHE/hosts.yml") <(grep -v '^#' "$LAB_REPO/inventories/lab/hosts.yml" 2>/dev/null); then
+    same=" (same hosts as inventories/lab/hosts.yml)"
+fi
+
+# --- summary ------------------------------------------------------------------------------------------
+echo
+echo "Lab up in $(elapsed "$T0")s (image ${T_IMAGE}s, network+nodes ${T_NODES}s, mirror+registry ${T_SERVERS}s)"
+printf '  %-12s %-8s %-14s %-24s %s\n' CONTAINER HOST IP ROLE STATE
+for i in $(seq 1 "$NODES"); do
+    role=worker
+    ((i <= CONTROL_PLANES)) && role=control_plane+etcd
+    printf '  %-12s %-8s %-14s %-24s %s\n' "$PREFIX$i" "node$i" "$(node_ip "$i")" "$role" \
+        "$(podman exec "$PREFIX$i" systemctl is-system-running 2>/dev/null || true)"
+done
+echo "  image:     $REF"
+echo "  network:   $NET $SUBNET gateway $GATEWAY"
+echo "  mirror:    $MIRROR_URL/ -> $MIRROR_DIR"
+echo "  registry:  $REGISTRY (http) -> $REGISTRY_DIR"
+echo "  inventory: $LABCACHE/hosts.yml$same"
+echo "  env:       $LABCACHE/lab.env"

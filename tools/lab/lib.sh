@@ -1,0 +1,56 @@
+# Shared settings and helpers for tools/lab/*.sh (sourced, not run).
+# shellcheck shell=bash disable=SC2034
+
+LAB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_REPO=$(cd "$LAB_HERE/../.." && pwd)
+CACHE=${EKSD_CACHE:-${HOME:-/root}/.cache/eksd}
+LABCACHE=$CACHE/lab
+RUN=$LABCACHE/run
+NET=${EKSD_LAB_NETWORK:-eksd-lab}
+SUBNET=${EKSD_LAB_SUBNET:-10.89.64.0/24}
+PREFIX=${EKSD_LAB_PREFIX:-eksd-node}
+IMAGE=${EKSD_LAB_IMAGE:-localhost/eksd-lab-node}
+MIRROR_DIR=${MIRROR_DIR:-$CACHE/mirror}
+MIRROR_PORT=${EKSD_LAB_MIRROR_PORT:-8080}
+REGISTRY_PORT=${EKSD_LAB_REGISTRY_PORT:-5000}
+REGISTRY_DIR=${EKSD_LAB_REGISTRY_DIR:-$CACHE/registry}
+# Debian's python3, not whatever python3 comes first on PATH (pyenv shims, virtualenvs).
+SYS_PYTHON=/usr/bin/python3
+[[ -x $SYS_PYTHON ]] || SYS_PYTHON=python3
+# Only the lab's own addresses are ever contacted: no proxies.
+CURL=(curl -fsS --noproxy '*' --max-time 5)
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+
+# ip_in_subnet OFFSET -> the address at OFFSET from the subnet's network address (1 = gateway)
+subnet_addr() {
+    "$SYS_PYTHON" -c 'import ipaddress,sys; n=ipaddress.ip_network(sys.argv[1]); print(n.network_address+int(sys.argv[2]))' \
+        "$SUBNET" "$1"
+}
+GATEWAY=$(subnet_addr 1)
+node_ip() { subnet_addr $((10 + $1)); }
+
+# pid_alive PIDFILE PATTERN: the pidfile names a live process whose command line contains PATTERN.
+pid_alive() {
+    local pid
+    [[ -s $1 ]] || return 1
+    pid=$(<"$1")
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+
+# stop_pidfile PIDFILE PATTERN NAME: stop that process (TERM, then KILL after 5 s), drop the pidfile.
+stop_pidfile() {
+    local pid
+    if pid_alive "$1" "$2"; then
+        pid=$(<"$1")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+        echo "stopped $3 (pid $pid)"
+    fi
+    rm -f "$1"
+}
+
+lab_nodes() { podman ps -a --filter label=eksd-lab.node --format '{{.Names}}' 2>/dev/null | sort -V; }
