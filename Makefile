@@ -19,7 +19,6 @@ VENV ?= $(EKSD_CACHE)/venv-$(REQ_HASH)
 BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-SANITY_ROOT := $(EKSD_CACHE)/sanity/ansible_collections/eksd/distro
 
 .PHONY: help venv lint sanity units test-unit test-offline test-molecule test mirror lab-up lab-down lab bench build
 
@@ -37,14 +36,8 @@ lint: venv
 	$(BIN)/ansible-lint
 	$(BIN)/python tools/check_argument_specs.py
 
-# ansible-test needs the collection at ansible_collections/<ns>/<name>: sanity runs on a copy.
 sanity: venv
-	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
-	git ls-files -co --exclude-standard -z | grep -zv '^\.collections/' | rsync -a --from0 --files-from=- ./ $(SANITY_ROOT)/
-	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --python $$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
-	  --skip-test pylint --color no
-	cd $(SANITY_ROOT) && $(BIN)/ansible-test units --python $$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
-	  --color no
+	bash tools/ansible-test/run.sh
 
 units: venv
 	$(BIN)/pytest -q tests/unit

@@ -117,7 +117,7 @@ class Plan:
         self.versions: dict[str, str] = {}
         self.notes: list[str] = []
 
-    def resolve(self, proxy: "ModuleProxy") -> None:
+    def resolve(self, proxy: ModuleProxy) -> None:
         for comp, named in self.named.items():
             override = self.overrides.get(comp)
             if override:

@@ -1,0 +1,66 @@
+"""The offline test world: a mirror built from upstream sources, served to a lab of podman hosts.
+
+Session fixtures build (or take from cache) the mirror for the release under test, bring the lab
+up once and tear it down at the end, unless EKSD_KEEP_LAB=1.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+RELEASE = os.environ.get("EKSD_TEST_RELEASE", "1-24-9")
+CACHE = Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
+
+
+def run(cmd: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=check, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+
+
+def node_exec(node: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(["podman", "exec", node, *cmd], check=check)
+
+
+@pytest.fixture(scope="session")
+def mirror_root() -> Path:
+    out = run([os.environ.get("PYTHON", "python3"), str(REPO / "tools/mirror/build_mirror.py"), RELEASE])
+    root = Path(out.stdout.strip().splitlines()[-1])
+    assert root.is_dir(), out.stdout
+    return root
+
+
+@pytest.fixture(scope="session")
+def manifest_path(mirror_root: Path) -> Path:
+    major, minor, number = RELEASE.split("-")
+    return mirror_root / f"kubernetes-{major}-{minor}" / f"kubernetes-{major}-{minor}-eks-{number}.yaml"
+
+
+@pytest.fixture(scope="session")
+def manifest(manifest_path: Path) -> dict:
+    return yaml.safe_load(manifest_path.read_text())
+
+
+def read_lab_env() -> dict:
+    pairs = (line.split("=", 1) for line in (CACHE / "lab" / "lab.env").read_text().splitlines()
+             if "=" in line and not line.startswith("#"))
+    return {k: v for k, v in pairs}
+
+
+@pytest.fixture(scope="session")
+def lab(mirror_root: Path) -> dict:
+    """Two lab hosts, the mirror's HTTP server and the registry; yields the lab's description."""
+    env = dict(os.environ, MIRROR_DIR=str(mirror_root))
+    run(["bash", str(REPO / "tools/lab/lab-up.sh"), "2"], env=env)
+    lab_env = read_lab_env()
+    inventory = yaml.safe_load(Path(lab_env["EKSD_LAB_INVENTORY"]).read_text())
+    groups = inventory["all"]["children"]["k8s_cluster"]["children"]
+    hosts = {name: h for g in groups.values() for name, h in (g.get("hosts") or {}).items() if h}
+    nodes = [{"hostname": name, "container": h["ansible_host"], "ip": h["ip"]} for name, h in sorted(hosts.items())]
+    yield {"nodes": nodes, "mirror_url": lab_env["EKSD_ARTIFACT_MIRROR"], "registry": lab_env["EKSD_IMAGE_MIRROR"],
+           "inventory": lab_env["EKSD_LAB_INVENTORY"]}
+    if os.environ.get("EKSD_KEEP_LAB") != "1":
+        run(["bash", str(REPO / "tools/lab/lab-down.sh")], check=False)
