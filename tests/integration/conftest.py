@@ -18,7 +18,11 @@ CACHE = Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
 
 
 def run(cmd: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=check, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+    """Run a command, capturing its output; with check, a failure shows that output."""
+    proc = subprocess.run(cmd, check=False, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-6000:]}")
+    return proc
 
 
 def node_exec(node: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
