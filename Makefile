@@ -48,7 +48,12 @@ test-unit: lint sanity units
 test-offline: venv
 	$(BIN)/pytest -q tests/integration
 
-test: test-unit test-offline
+# The cluster scenarios on the lab (molecule/): default (1+1, 1-24-9), ha (3+1), current (1-36-7).
+MOLECULE_SCENARIOS ?= default ha current
+test-molecule: venv
+	for scenario in $(MOLECULE_SCENARIOS); do $(BIN)/molecule test -s $$scenario || exit 1; done
+
+test: test-unit test-offline test-molecule
 
 bench: venv
 	$(BIN)/python tools/bench_resolve.py

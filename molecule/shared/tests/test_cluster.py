@@ -1,0 +1,212 @@
+"""A converged EKS-D cluster on the lab works: checked from the hosts and through the API, not by trusting the roles.
+
+Reads the lab inventory ($EKSD_INVENTORY, default $EKSD_CACHE/lab/hosts.yml) and the release
+manifest the cluster was built from ($EKSD_TEST_RELEASE, from the offline mirror), and reaches the
+hosts with testinfra's podman backend.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+CACHE = Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
+INVENTORY = Path(os.environ.get("EKSD_INVENTORY", CACHE / "lab" / "hosts.yml"))
+RELEASE = os.environ.get("EKSD_TEST_RELEASE", "1-24-9")
+NAMESPACE = "eksd-verify"
+KUBECTL = "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf"
+ETCDCTL = ("/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
+           "--cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key")
+
+
+def load_inventory() -> dict[str, dict]:
+    """group -> {host: vars}"""
+    doc = yaml.safe_load(INVENTORY.read_text())
+    groups: dict[str, dict] = {}
+
+    def walk(name: str, node: dict) -> None:
+        node = node or {}
+        groups.setdefault(name, {}).update({h: (v or {}) for h, v in (node.get("hosts") or {}).items()})
+        for child, sub in (node.get("children") or {}).items():
+            walk(child, sub)
+
+    walk("all", doc["all"])
+    hostvars: dict[str, dict] = {}
+    for members in groups.values():
+        for name, hvars in members.items():
+            hostvars.setdefault(name, {}).update(hvars)
+    groups["all"] = {name: hostvars[name] for members in groups.values() for name in members}
+    return {g: {name: hostvars[name] for name in members} for g, members in groups.items()}
+
+
+GROUPS = load_inventory()
+NODES = sorted(set(GROUPS.get("control_plane", {})) | set(GROUPS.get("workers", {})))
+
+
+def host(name: str):
+    return testinfra.get_host(f"podman://{GROUPS['all'][name].get('ansible_host', name)}")
+
+
+FIRST_CP = host(sorted(GROUPS["control_plane"])[0])
+
+
+def kubectl(args: str, check: bool = True, stdin: str | None = None):
+    cmd = f"{KUBECTL} {args}"
+    if stdin is not None:
+        cmd = f"printf %s {shlex.quote(stdin)} | {cmd}"
+    out = FIRST_CP.run(cmd)
+    if check:
+        assert out.rc == 0, f"kubectl {args}: {out.stderr}{out.stdout}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def release() -> dict:
+    major, minor, number = RELEASE.split("-")
+    mirror = Path(subprocess.run([sys.executable, str(REPO / "tools/mirror/build_mirror.py"), RELEASE], check=True,
+                                 capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    doc = yaml.safe_load((mirror / f"kubernetes-{major}-{minor}" / f"kubernetes-{major}-{minor}-eks-{number}.yaml").read_text())
+    return {c["name"]: c for c in doc["status"]["components"]}
+
+
+def test_every_node_is_ready():
+    nodes = json.loads(kubectl("get nodes -o json").stdout)["items"]
+    assert sorted(n["metadata"]["name"] for n in nodes) == NODES
+    for node in nodes:
+        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True", (node["metadata"]["name"], ready)
+
+
+def test_control_planes_are_tainted_and_workers_are_not():
+    nodes = {n["metadata"]["name"]: n for n in json.loads(kubectl("get nodes -o json").stdout)["items"]}
+    for name, node in nodes.items():
+        taints = {t["key"] for t in node["spec"].get("taints", [])}
+        assert ("node-role.kubernetes.io/control-plane" in taints) == (name in GROUPS["control_plane"]), name
+
+
+def test_kube_system_pods_are_running():
+    pods = json.loads(kubectl("-n kube-system get pods -o json").stdout)["items"]
+    assert any(p["metadata"]["name"].startswith("coredns") for p in pods)
+    for pod in pods:
+        assert pod["status"]["phase"] == "Running", pod["metadata"]["name"]
+        assert all(cs["ready"] for cs in pod["status"]["containerStatuses"]), pod["metadata"]["name"]
+
+
+def test_versions_match_the_release(release):
+    version = release["kubernetes"]["gitTag"]
+    for name in GROUPS["control_plane"]:
+        h = host(name)
+        for binary in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            assert h.run(f"/usr/local/bin/{binary} --version").stdout.strip() == f"Kubernetes {version}"
+    server = json.loads(kubectl("version -o json").stdout)["serverVersion"]["gitVersion"]
+    assert server == version
+    for node in json.loads(kubectl("get nodes -o json").stdout)["items"]:
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == version
+        assert node["status"]["nodeInfo"]["kubeProxyVersion"] in (version, "")
+
+
+def test_etcd_reports_every_member_healthy(release):
+    members = sorted(GROUPS["etcd"])
+    h = host(members[0])
+    listed = json.loads(h.run(f"{ETCDCTL} member list -w json").stdout)["members"]
+    assert sorted(m["name"] for m in listed) == members
+    health = h.run(f"{ETCDCTL} endpoint health --cluster -w json")
+    assert health.rc == 0, health.stderr
+    assert len(json.loads(health.stdout)) == len(members)
+    assert all(e["health"] for e in json.loads(health.stdout))
+    status = json.loads(h.run(f"{ETCDCTL} endpoint status -w json").stdout)[0]
+    assert status["Status"]["version"] == release["etcd"]["gitTag"].lstrip("v")
+
+
+# --- workloads: a pod on every node, DNS, pod-to-pod across nodes, a ClusterIP Service ---------------------------
+
+def busybox_image() -> str:
+    """A static busybox image published to the lab registry (nothing can be pulled here)."""
+    env = dict(line.split("=", 1) for line in (CACHE / "lab" / "lab.env").read_text().splitlines() if "=" in line and line[0] != "#")
+    busybox = "/bin/busybox"
+    subprocess.run([sys.executable, str(REPO / "tools/lab/oci.py"), "push", "--registry", env["EKSD_IMAGE_MIRROR"],
+                    "--repo", "eks-distro/test/busybox", "--tag", "verify", "--file", f"/bin/busybox={busybox}",
+                    "--entrypoint", "/bin/busybox"], check=True, capture_output=True)
+    return "public.ecr.aws/eks-distro/test/busybox:verify"
+
+
+@pytest.fixture(scope="module")
+def probes():
+    image = busybox_image()
+    manifest = f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {NAMESPACE}}}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: probe, namespace: {NAMESPACE}}}
+spec:
+  selector: {{matchLabels: {{app: probe}}}}
+  template:
+    metadata: {{labels: {{app: probe}}}}
+    spec:
+      tolerations: [{{operator: Exists}}]
+      containers:
+        - name: web
+          image: {image}
+          command: ["/bin/busybox", "sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
+          ports: [{{containerPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: probe, namespace: {NAMESPACE}}}
+spec:
+  selector: {{app: probe}}
+  ports: [{{port: 80, targetPort: 8080}}]
+"""
+    kubectl("apply -f -", stdin=manifest)
+    deadline = time.monotonic() + 180
+    while True:
+        pods = json.loads(kubectl(f"-n {NAMESPACE} get pods -o json").stdout)["items"]
+        ready = [p for p in pods if p["status"].get("phase") == "Running" and p["status"].get("podIP")]
+        if len(ready) == len(NODES) and len(pods) == len(NODES):
+            break
+        assert time.monotonic() < deadline, f"probe pods not running: {[p['status'] for p in pods]}"
+        time.sleep(3)
+    yield {p["spec"]["nodeName"]: p for p in ready}
+    kubectl(f"delete namespace {NAMESPACE} --wait=false", check=False)
+
+
+def pod_exec(pod: dict, command: str):
+    return kubectl(f"-n {NAMESPACE} exec {pod['metadata']['name']} -- /bin/busybox sh -c {shlex.quote(command)}", check=False)
+
+
+def test_a_pod_runs_on_every_node(probes):
+    assert sorted(probes) == NODES
+
+
+def test_pods_resolve_cluster_names_through_coredns(probes):
+    for node, pod in probes.items():
+        out = pod_exec(pod, "nslookup kubernetes.default.svc.cluster.local")
+        assert out.rc == 0 and "Address" in out.stdout, (node, out.stdout, out.stderr)
+
+
+def test_pods_on_different_nodes_reach_each_other(probes):
+    for src_node, src in probes.items():
+        for dst_node, dst in probes.items():
+            if src_node == dst_node:
+                continue
+            out = pod_exec(src, f"wget -q -T 5 -O - http://{dst['status']['podIP']}:8080/")
+            assert out.rc == 0 and out.stdout.strip() == dst["metadata"]["name"], (src_node, dst_node, out.stderr)
+
+
+def test_a_cluster_ip_service_answers(probes):
+    names = {p["metadata"]["name"] for p in probes.values()}
+    for node, pod in probes.items():
+        out = pod_exec(pod, f"wget -q -T 5 -O - http://probe.{NAMESPACE}.svc.cluster.local/")
+        assert out.rc == 0 and out.stdout.strip() in names, (node, out.stderr)
