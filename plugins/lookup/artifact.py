@@ -98,24 +98,9 @@ _raw:
       sample: kubernetes
 """
 
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
-from ansible_collections.eksd.distro.plugins.module_utils._fetch import (
-    RELEASE_OPTION_NAMES,
-    resolve_release,
-)
-from ansible_collections.eksd.distro.plugins.module_utils._manifest import (
-    ManifestError,
-    find_artifact,
-)
+from ansible_collections.eksd.distro.plugins.module_utils._manifest import find_artifact
+from ansible_collections.eksd.distro.plugins.plugin_utils._release_lookup import ReleaseLookupBase
 
 
-class LookupModule(LookupBase):
-    def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
-        options = {name: self.get_option(name) for name in RELEASE_OPTION_NAMES + ("release_data",)}
-        try:
-            release = resolve_release(options)
-            return [find_artifact(release, term) for term in terms]
-        except ManifestError as exc:
-            raise AnsibleLookupError(str(exc)) from exc
+class LookupModule(ReleaseLookupBase):
+    find = staticmethod(find_artifact)

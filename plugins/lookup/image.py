@@ -70,24 +70,9 @@ _raw:
     - public.ecr.aws/eks-distro/coredns/coredns:v1.8.3-eks-1-20-1
 """
 
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
-from ansible_collections.eksd.distro.plugins.module_utils._fetch import (
-    RELEASE_OPTION_NAMES,
-    resolve_release,
-)
-from ansible_collections.eksd.distro.plugins.module_utils._manifest import (
-    ManifestError,
-    find_image,
-)
+from ansible_collections.eksd.distro.plugins.module_utils._manifest import find_image
+from ansible_collections.eksd.distro.plugins.plugin_utils._release_lookup import ReleaseLookupBase
 
 
-class LookupModule(LookupBase):
-    def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
-        options = {name: self.get_option(name) for name in RELEASE_OPTION_NAMES + ("release_data",)}
-        try:
-            release = resolve_release(options)
-            return [find_image(release, term) for term in terms]
-        except ManifestError as exc:
-            raise AnsibleLookupError(str(exc)) from exc
+class LookupModule(ReleaseLookupBase):
+    find = staticmethod(find_image)
