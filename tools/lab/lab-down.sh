@@ -20,8 +20,7 @@ if command -v podman >/dev/null; then
         podman rm -f -t 2 "${nodes[@]}" >/dev/null
         echo "removed ${nodes[*]}"
     fi
-    mapfile -t vols < <( { podman volume ls -q --filter label=eksd-lab=1
-                           podman volume ls -q | grep -E "^${PREFIX}[0-9]+-(containerd|kubelet)$"; } 2>/dev/null | sort -u)
+    mapfile -t vols < <(podman volume ls -q 2>/dev/null | grep -E "^${PREFIX}[0-9]+-(containerd|kubelet)$" | sort -u)
     if ((${#vols[@]})); then
         podman volume rm -f "${vols[@]}" >/dev/null
         echo "removed volumes ${vols[*]}"

@@ -53,4 +53,5 @@ stop_pidfile() {
     rm -f "$1"
 }
 
-lab_nodes() { podman ps -a --filter label=eksd-lab.node --format '{{.Names}}' 2>/dev/null | sort -V; }
+# This lab's nodes only: several labs (EKSD_LAB_PREFIX, _NETWORK, _SUBNET, ports, EKSD_CACHE) may run side by side.
+lab_nodes() { podman ps -a --filter label=eksd-lab.node --format '{{.Names}}' 2>/dev/null | grep -E "^${PREFIX}[0-9]+$" | sort -V; }
