@@ -5,7 +5,7 @@
 #
 # Keeps the caches: the node image and its rootfs tarball, $MIRROR_DIR, the registry's storage.
 # Nodes get 2 s to shut down, then are killed (they are disposable).
-# Idempotent: with nothing up it does nothing. Restores net.ipv4.ip_forward to what it was before
+# Idempotent: with nothing up it does nothing. Restores the kernel settings lab-up recorded (LAB_SYSCTLS) to what they were before
 # the first lab-up if no podman container is left running.
 set -euo pipefail
 
@@ -34,20 +34,19 @@ fi
 stop_pidfile "$RUN/mirror.pid" http.server "artifact mirror"
 stop_pidfile "$RUN/registry.pid" docker-registry registry
 
-if [[ -s $RUN/ip_forward.orig ]]; then
-    if [[ -z $(podman ps -q 2>/dev/null) ]]; then
-        orig=$(<"$RUN/ip_forward.orig")
-        if [[ $(</proc/sys/net/ipv4/ip_forward) != "$orig" ]]; then
-            echo "$orig" > /proc/sys/net/ipv4/ip_forward
-            echo "restored net.ipv4.ip_forward=$orig"
+if [[ -s $RUN/sysctl.orig ]] && [[ -z $(podman ps -q --filter label=eksd-lab.node 2>/dev/null) ]]; then
+    while read -r key orig; do
+        if [[ $(<"/proc/sys/$key") != "$orig" ]]; then
+            echo "$orig" > "/proc/sys/$key"
+            echo "restored ${key//\//.}=$orig"
         fi
-        rm -f "$RUN/ip_forward.orig"
-    fi
+    done < "$RUN/sysctl.orig"
+    rm -f "$RUN/sysctl.orig"
 fi
 
 rm -f "$LABCACHE/hosts.yml" "$LABCACHE/lab.env"
 # The lab cluster's PKI and admin kubeconfig (tools/lab/lab.sh) belong to the hosts just removed.
 rm -rf "$LABCACHE/cluster"
-[[ -d $RUN ]] && find "$RUN" -mindepth 1 -maxdepth 1 ! -name ip_forward.orig -exec rm -rf {} +
+[[ -d $RUN ]] && find "$RUN" -mindepth 1 -maxdepth 1 ! -name sysctl.orig -exec rm -rf {} +
 rmdir "$RUN" 2>/dev/null || true
 echo "lab down in $(elapsed "$T0")s (kept: image $IMAGE, $LABCACHE/rootfs-*.tar, $MIRROR_DIR, $REGISTRY_DIR)"

@@ -63,8 +63,11 @@ for other in sys.argv[2:]:
     if net.version == want.version and net.prefixlen > 0 and net.overlaps(want):
         sys.exit(f"lab-up: subnet {want} overlaps {net} on this host: set EKSD_LAB_SUBNET")
 PY
-    # netavark turns on net.ipv4.ip_forward for NAT; remember the previous value for lab-down.
-    [[ -e $RUN/ip_forward.orig ]] || cat /proc/sys/net/ipv4/ip_forward > "$RUN/ip_forward.orig"
+    # Global kernel settings the lab changes on this machine: netavark turns on ip_forward for NAT, and
+    # a kubelet in a privileged node sets the vm/kernel tunables it wants. Remember them for lab-down.
+    if [[ ! -e $RUN/sysctl.orig ]]; then
+        for key in $LAB_SYSCTLS; do echo "$key $(<"/proc/sys/$key")"; done > "$RUN/sysctl.orig"
+    fi
     podman network create --subnet "$SUBNET" --gateway "$GATEWAY" --label eksd-lab=1 "$NET" >/dev/null
     log "created network $NET ($SUBNET, gateway $GATEWAY)"
 fi
@@ -142,6 +145,11 @@ for i in $(seq 1 "$NODES"); do
         *) echo "lab-up: $name did not boot (systemctl is-system-running: '$state')" >&2
            podman logs --tail 30 "$name" >&2 || true; exit 1 ;;
     esac
+done
+# Nested cgroups the way kind does them (see node-cgroups.sh); idempotent per boot.
+for i in $(seq 1 "$NODES"); do
+    podman cp "$LAB_HERE/node-cgroups.sh" "$PREFIX$i:/usr/local/sbin/eksd-lab-cgroups" >/dev/null
+    podman exec "$PREFIX$i" sh /usr/local/sbin/eksd-lab-cgroups >/dev/null
 done
 T_NODES=$(elapsed "$t")
 

@@ -379,7 +379,8 @@ class Mirror:
         digest = img.write_layout(str(layout), tag=tag)
         self.assets.setdefault(component, []).append({
             "arch": [ARCH], "description": description,
-            "image": {"imageDigest": digest, "uri": f"{EKSD_REGISTRY}/{repo}:{tag}"}, "name": asset_name, "type": "Image"})
+            "image": {"imageDigest": digest, "uri": f"{EKSD_REGISTRY}/{repo}:{tag}"}, "name": asset_name, "os": "linux",
+            "type": "Image"})
 
     def lay_out(self, kube: Path, etcd: Path, coredns: Path, cni: Path) -> None:
         p, v = self.plan, self.plan.versions

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Runs inside a lab node (a podman container sharing the host's cgroup namespace, cgroup v1).
+# Makes each v1 hierarchy show the node's own cgroup both at its root and under its full path, as kind
+# does, so systemd (which finds itself at the full path in /proc/1/cgroup) and the kubelet and runc
+# (which look from the root) see the same cgroups. Without it the kubelet fails with "root container
+# [kubepods] doesn't exist" and runc with "error mounting cgroup ... /sys/fs/kubepods.slice". A real
+# host needs nothing of the sort; the preflight role detects the situation and says so.
+set -eu
+[ -e /run/eksd-cgroup-fixed ] && exit 0
+for mnt in $(grep ' - cgroup ' /proc/self/mountinfo | awk '{print $5}' | sort -u); do
+    line=$(grep ' - cgroup ' /proc/self/mountinfo | awk -v m="$mnt" '$5 == m' | tail -1)   # the topmost mount
+    root=$(echo "$line" | awk '{print $4}')
+    key=$(echo "$line" | sed 's/.* - cgroup [^ ]* //' | tr ',' '\n' | grep -vE '^(rw|ro|nosuid|nodev|noexec|relatime|xattr)$' | paste -sd, -)
+    path=$(awk -F: -v k="$key" '$2 == k {print $3}' /proc/1/cgroup | head -1)
+    path=${path%/init.scope}
+    [ -n "$path" ] && [ "$path" != / ] || continue
+    if [ "$root" != "$path" ]; then
+        [ -d "$mnt$path" ] || continue
+        mount --bind "$mnt$path" "$mnt"      # the hierarchy's root shows the container's cgroup
+    fi
+    mkdir -p "$mnt$path"
+    mount --bind "$mnt" "$mnt$path"          # ... and so does the container's full path
+    echo "fixed $mnt ($key) -> $path"
+done
+touch /run/eksd-cgroup-fixed
