@@ -46,7 +46,7 @@ fi
 
 rm -f "$LABCACHE/hosts.yml" "$LABCACHE/lab.env"
 # The lab cluster's PKI and admin kubeconfig (tools/lab/lab.sh) belong to the hosts just removed.
-rm -rf "$LABCACHE/cluster"
+rm -rf "$LABCACHE/cluster" "$LABCACHE/manifests"
 [[ -d $RUN ]] && find "$RUN" -mindepth 1 -maxdepth 1 ! -name sysctl.orig -exec rm -rf {} +
 rmdir "$RUN" 2>/dev/null || true
 echo "lab down in $(elapsed "$T0")s (kept: image $IMAGE, $LABCACHE/rootfs-*.tar, $MIRROR_DIR, $REGISTRY_DIR)"

@@ -248,6 +248,8 @@ write_inventory() {
     echo "        eksd_artifact_mirror: http://$GATEWAY:$MIRROR_PORT"
     echo "        eksd_image_mirror: $GATEWAY:$REGISTRY_PORT"
     echo "        eksd_allow_http: true"
+    echo "        # this lab's manifests are rebuilt in place (same URL, new content): cache them with the lab"
+    echo "        eksd_manifest_cache_dir: $LABCACHE/manifests"
     echo "      children:"
     echo "        control_plane:"
     echo "          hosts:"
