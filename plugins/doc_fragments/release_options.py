@@ -90,3 +90,14 @@ options:
     type: bool
     default: false
 """
+
+    # Lookups only: a release that release_info already resolved.
+    RELEASE_DATA = r"""
+options:
+  release_data:
+    description:
+      - A release already resolved by M(eksd.distro.release_info), either its RV(eksd.distro.release_info#module:release)
+        return value, or the whole registered result.
+      - When set, nothing is fetched and all other options are ignored; the release's own arch, os and mirrors apply.
+    type: dict
+"""

@@ -19,6 +19,7 @@ author:
   - eksd.distro maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - eksd.distro.release_options
+  - eksd.distro.release_options.release_data
 options:
   _terms:
     description:
@@ -28,12 +29,6 @@ options:
     type: list
     elements: str
     required: true
-  release_data:
-    description:
-      - A release already resolved by M(eksd.distro.release_info), either its RV(eksd.distro.release_info#module:release)
-        return value, or the whole registered result.
-      - When set, nothing is fetched and all other options are ignored; the release's own arch, os and mirrors apply.
-    type: dict
 seealso:
   - module: eksd.distro.release_info
   - plugin: eksd.distro.image
