@@ -130,11 +130,13 @@ for i in $(seq 1 "$NODES"); do
 done
 log "$NODES node(s) up ($created created)"
 
-# Wait for systemd in every node.
+# Wait for systemd in every node: about a second on an idle machine, minutes when other clusters load it.
+boot_timeout=${EKSD_LAB_BOOT_TIMEOUT:-300}
 for i in $(seq 1 "$NODES"); do
     name=$PREFIX$i
     state=
-    for _ in $(seq 120); do
+    deadline=$((SECONDS + boot_timeout))
+    while ((SECONDS < deadline)); do
         state=$(podman exec "$name" systemctl is-system-running 2>/dev/null || true)
         [[ $state == running || $state == degraded ]] && break
         sleep 0.5

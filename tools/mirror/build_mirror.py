@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import gzip
 import hashlib
 import io
@@ -51,6 +52,14 @@ KUBE_TARBALLS = {
     "client": ["kubectl"],
 }
 RELEASE_ID = re.compile(r"^(?:kubernetes-|v)?(\d+)-(\d+)-(?:eks-)?(\d+)$")
+# SCHEMA.md, 2025-03: metrics-server frozen at v0.7.2, one build per channel (channel -> release number in its tag)
+METRICS_SERVER_FROZEN_VERSION = "v0.7.2"
+METRICS_SERVER_FROZEN_BUILDS = {"1-28": 45, "1-29": 34, "1-30": 27, "1-31": 16, "1-32": 8}
+
+
+def channel_key(channel: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in channel.split("-"))
+
 
 
 def cache_root() -> Path:
@@ -109,6 +118,8 @@ class Plan:
             "coredns": vee(comps["coredns"]),
             "cni-plugins": vee(catalog["channels"][self.channel]["head_git_tags"]
                                .get("projects/containernetworking/plugins", "v1.3.0")),
+            # docs tables stopped listing metrics-server in 2025-08 although manifests carry it, frozen at v0.7.2
+            "metrics-server": vee(comps.get("metrics-server", METRICS_SERVER_FROZEN_VERSION)),
         }
         # kube-proxy became its own component in the generator on 2025-09-09
         self.kube_proxy_split = self.date >= "2025-09-09"
@@ -159,6 +170,8 @@ class ModuleProxy:
             return [f"github.com/coredns/coredns@{version}"]
         if comp == "cni-plugins":
             return [f"github.com/containernetworking/plugins@{version}"]
+        if comp == "metrics-server":
+            return [f"sigs.k8s.io/metrics-server@{version}"]
         raise KeyError(comp)
 
     def available(self, comp: str, version: str) -> bool:
@@ -313,6 +326,11 @@ class Builder:
     def coredns(self) -> Path:
         return self.simple("coredns", "github.com/coredns/coredns", {"coredns": "github.com/coredns/coredns"}, [])
 
+    def metrics_server(self) -> Path:
+        mod = "sigs.k8s.io/metrics-server"
+        return self.simple("metrics-server", mod, {"metrics-server": f"{mod}/cmd/metrics-server"},
+                           [f"-X {mod}/pkg/version.gitVersion={self.plan.versions['metrics-server']}"])
+
     def cni(self) -> Path:
         v = self.plan.versions["cni-plugins"]
         mod = "github.com/containernetworking/plugins"
@@ -382,7 +400,19 @@ class Mirror:
             "image": {"imageDigest": digest, "uri": f"{EKSD_REGISTRY}/{repo}:{tag}"}, "name": asset_name, "os": "linux",
             "type": "Image"})
 
-    def lay_out(self, kube: Path, etcd: Path, coredns: Path, cni: Path) -> None:
+    def metrics_server_tag(self) -> str:
+        """Since the 2025-03 freeze the tag names one fixed build per channel; channels after 1-32 reuse 1-32's."""
+        p = self.plan
+        version = p.versions["metrics-server"]
+        frozen = METRICS_SERVER_FROZEN_BUILDS
+        if p.date >= "2025-03-01" and p.channel in frozen:
+            return f"{version}-eks-{p.channel}-{frozen[p.channel]}"
+        if p.date >= "2025-03-01" and channel_key(p.channel) > channel_key(max(frozen, key=channel_key)):
+            last = max(frozen, key=channel_key)
+            return f"{version}-eks-{last}-{frozen[last]}"
+        return f"{version}-eks-{p.channel}-{p.number}"
+
+    def lay_out(self, kube: Path, etcd: Path, coredns: Path, cni: Path, metrics_server: Path) -> None:
         p, v = self.plan, self.plan.versions
         suffix = f"eks-{p.channel}-{p.number}"
         kdir = self.rel_dir / "kubernetes" / v["kubernetes"]
@@ -421,11 +451,14 @@ class Mirror:
                    ["/pause"], "pause container image")
         self.image("coredns", "coredns-image", "coredns/coredns", f"{v['coredns']}-{suffix}", {"/coredns": coredns / "coredns"},
                    ["/coredns"], "coredns container image")
+        self.image("metrics-server", "metrics-server-image", "kubernetes-sigs/metrics-server", self.metrics_server_tag(),
+                   {"/metrics-server": metrics_server / "metrics-server"}, ["/metrics-server"], "metrics-server container image")
 
     def manifest(self) -> Path:
         p = self.plan
         git_tags = {"kubernetes": p.versions["kubernetes"], "kube-proxy": p.versions["kubernetes"], "etcd": p.versions["etcd"],
-                    "coredns": p.versions["coredns"], "cni-plugins": p.versions["cni-plugins"]}
+                    "coredns": p.versions["coredns"], "cni-plugins": p.versions["cni-plugins"],
+                    "metrics-server": p.versions["metrics-server"]}
         components = []
         for name in sorted(self.assets):
             comp = {"assets": sorted(self.assets[name], key=lambda a: a["name"]), "gitTag": git_tags[name], "name": name}
@@ -460,6 +493,11 @@ def main() -> int:
     mirror_root = root / "mirror"
     stamp = mirror_root / ".stamps" / f"{plan.name}.json"
     key = builder_key()
+    # one builder at a time per mirror (make mirror and a Molecule create may start together); the lock
+    # goes with the process
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(mirror_root / ".lock", "w")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)
     if stamp.exists() and not args.force and json.loads(stamp.read_text()).get("builder") == key:
         info = json.loads(stamp.read_text())
         log(f"{plan.name}: mirror is current (built {info['built']}, versions {info['versions']})")
@@ -470,11 +508,11 @@ def main() -> int:
         log(f"substitution: {note}")
     log(f"{plan.name}: building {plan.versions}")
     b = Builder(plan, root)
-    kube, etcd, coredns, cni = b.kubernetes(), b.etcd(), b.coredns(), b.cni()
+    kube, etcd, coredns, cni, metrics_server = b.kubernetes(), b.etcd(), b.coredns(), b.cni(), b.metrics_server()
     rel_root = mirror_root / f"kubernetes-{plan.channel}" / "releases" / str(plan.number)
     shutil.rmtree(rel_root, ignore_errors=True)
     mirror = Mirror(plan, mirror_root)
-    mirror.lay_out(kube, etcd, coredns, cni)
+    mirror.lay_out(kube, etcd, coredns, cni, metrics_server)
     manifest = mirror.manifest()
     written = sum(f.stat().st_size for f in rel_root.rglob("*") if f.is_file()) + manifest.stat().st_size
     images = mirror_root / "images"

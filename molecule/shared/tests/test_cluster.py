@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
 INVENTORY = Path(os.environ.get("EKSD_INVENTORY", CACHE / "lab" / "hosts.yml"))
 RELEASE = os.environ.get("EKSD_TEST_RELEASE", "1-24-9")
+METRICS_SERVER = os.environ.get("EKSD_TEST_METRICS_SERVER", "false").lower() in ("1", "true", "yes")
 NAMESPACE = "eksd-verify"
 KUBECTL = "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf"
 ETCDCTL = ("/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
@@ -112,6 +113,27 @@ def test_versions_match_the_release(release):
     for node in json.loads(kubectl("get nodes -o json").stdout)["items"]:
         assert node["status"]["nodeInfo"]["kubeletVersion"] == version
         assert node["status"]["nodeInfo"]["kubeProxyVersion"] in (version, "")
+
+
+def test_metrics_server_serves_node_metrics_only_when_enabled(release):
+    deployments = json.loads(kubectl("-n kube-system get deployments -o json").stdout)["items"]
+    found = [d for d in deployments if d["metadata"]["name"] == "metrics-server"]
+    if not METRICS_SERVER:
+        assert not found, "metrics-server runs although eksd_metrics_server_enabled is false"
+        return
+    image = next(a["image"]["uri"] for a in release["metrics-server"]["assets"] if a["name"] == "metrics-server-image")
+    assert found and found[0]["spec"]["template"]["spec"]["containers"][0]["image"] == image
+    # the first scrape lands one metric resolution (15 s) after start; the APIService must be Available
+    deadline = time.monotonic() + 180
+    while True:
+        out = kubectl("get --raw /apis/metrics.k8s.io/v1beta1/nodes", check=False)
+        reported = sorted(i["metadata"]["name"] for i in json.loads(out.stdout)["items"]) if out.rc == 0 else []
+        if reported == NODES or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert reported == NODES, f"node metrics: {out.stderr or out.stdout}"
+    top = kubectl("top nodes --no-headers").stdout.split()
+    assert all(name in top for name in NODES), top
 
 
 def test_etcd_reports_every_member_healthy(release):
