@@ -123,7 +123,8 @@ def inventories(tmp_path_factory) -> dict[str, Path]:
 
 def refused(out: subprocess.CompletedProcess, message: str) -> None:
     assert out.returncode != 0, f"not refused:\n{out.stdout[-3000:]}"
-    assert message in out.stdout + out.stderr, f"no '{message}' in:\n{out.stdout[-3000:]}"
+    # messages are wrapped by the output format: compare with whitespace collapsed
+    assert message in " ".join((out.stdout + out.stderr).split()), f"no '{message}' in:\n{out.stdout[-3000:]}"
 
 
 # --- scale ----------------------------------------------------------------------------------------
