@@ -20,7 +20,7 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lint sanity units test-unit test-offline test-molecule test-ha test mirror lab-up lab-down lab bench build
+.PHONY: help venv lint sanity units test-unit test-offline test-molecule test-ha test-lifecycle test mirror lab-up lab-down lab bench build
 
 help:
 	@sed -n '1,7p' Makefile
@@ -56,6 +56,10 @@ test-molecule: venv
 
 test-ha: venv
 	$(BIN)/molecule test -s ha
+
+# scale.yml, remove_node.yml and reset.yml on a 4-node lab (molecule/lifecycle).
+test-lifecycle: venv
+	$(BIN)/molecule test -s lifecycle
 
 test: test-unit test-offline test-molecule
 

@@ -4,6 +4,7 @@
 #
 #   tools/lab/lab-up.sh [NODES]        # default 2: node1 control plane + etcd, node2 worker
 #   HA=1 tools/lab/lab-up.sh [NODES]   # default 4: node1-3 control plane + stacked etcd, rest workers
+#   SPARE=2 tools/lab/lab-up.sh 4      # the last 2 nodes in group spare, outside the cluster (for scale.yml)
 #
 # Idempotent: with a lab up it reuses the network, nodes and servers (starts stopped ones, adds
 # missing nodes, removes nodes beyond NODES). Runs tools/lab/setup-host.sh and build-image.sh first
@@ -27,6 +28,10 @@ NODES=${1:-${NODES:-$( ((HA)) && echo 4 || echo 2 )}}
 [[ $NODES =~ ^[0-9]+$ && $NODES -ge 1 ]] || { echo "lab-up: NODES must be a positive number" >&2; exit 1; }
 ((HA && NODES < 3)) && { echo "lab-up: HA needs at least 3 nodes" >&2; exit 1; }
 CONTROL_PLANES=$( ((HA)) && echo 3 || echo 1 )
+# Spare nodes: up and reachable, but in no cluster group, so that scale.yml has hosts to add.
+SPARE=${SPARE:-${EKSD_LAB_SPARE:-0}}
+[[ $SPARE =~ ^[0-9]+$ ]] && ((NODES - SPARE >= CONTROL_PLANES)) \
+    || { echo "lab-up: SPARE must be a number that leaves $CONTROL_PLANES control plane(s) of $NODES nodes" >&2; exit 1; }
 ((NODES <= 200)) || { echo "lab-up: at most 200 nodes" >&2; exit 1; }
 
 log() { echo "lab-up: $*"; }
@@ -265,10 +270,10 @@ write_inventory() {
     for i in $(seq 1 "$CONTROL_PLANES"); do
         echo "            node$i:"
     done
-    if ((NODES > CONTROL_PLANES)); then
+    if ((NODES - SPARE > CONTROL_PLANES)); then
         echo "        workers:"
         echo "          hosts:"
-        for i in $(seq $((CONTROL_PLANES + 1)) "$NODES"); do
+        for i in $(seq $((CONTROL_PLANES + 1)) $((NODES - SPARE))); do
             echo "            node$i:"
             echo "              ansible_host: $PREFIX$i"
             echo "              ip: $(node_ip "$i")"
@@ -276,6 +281,17 @@ write_inventory() {
     else
         echo "        workers:"
     fi
+    ((SPARE > 0)) || return 0
+    echo "    spare:"
+    echo "      vars:"
+    echo "        ansible_connection: containers.podman.podman"
+    echo "        ansible_python_interpreter: /usr/bin/python3"
+    echo "      hosts:"
+    for i in $(seq $((NODES - SPARE + 1)) "$NODES"); do
+        echo "        node$i:"
+        echo "          ansible_host: $PREFIX$i"
+        echo "          ip: $(node_ip "$i")"
+    done
 }
 write_inventory > "$LABCACHE/hosts.yml"
 cat > "$LABCACHE/lab.env" <<EOF
@@ -304,6 +320,7 @@ printf '  %-12s %-8s %-14s %-24s %s\n' CONTAINER HOST IP ROLE STATE
 for i in $(seq 1 "$NODES"); do
     role=worker
     ((i <= CONTROL_PLANES)) && role=control_plane+etcd
+    ((i > NODES - SPARE)) && role=spare
     printf '  %-12s %-8s %-14s %-24s %s\n' "$PREFIX$i" "node$i" "$(node_ip "$i")" "$role" \
         "$(podman exec "$PREFIX$i" systemctl is-system-running 2>/dev/null || true)"
 done
