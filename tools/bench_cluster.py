@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,12 +36,20 @@ def sh(cmd: list[str], env: dict | None = None, check: bool = True) -> subproces
     return proc
 
 
-def playbook(release: str, extra: list[str] | None = None) -> tuple[float, dict[str, int]]:
+def playbook(release: str, work: Path, log: Path) -> tuple[float, dict[str, int]]:
+    """site.yml with a PKI and an artifact cache of this benchmark's own (so every artifact comes from the mirror
+    once); the output, with profile_tasks' slowest tasks, goes to log."""
     start = time.monotonic()
     out = sh(["ansible-playbook", "-i", str(CACHE / "lab/hosts.yml"), "site.yml", "-e", f"eksd_release={release}",
-              "-e", f"eksd_pki_dir={CACHE / 'lab/cluster/pki'}", *(extra or [])]).stdout
+              "-e", f"eksd_pki_dir={work / 'pki'}", "-e", f"download_cache_dir={work / 'artifacts'}"]).stdout
     took = time.monotonic() - start
+    log.write_text(out)
     return took, {host: int(changed) for host, _ok, changed, _unr, _failed in RECAP.findall(out)}
+
+
+def first_node() -> str:
+    """The container of the lab's first node (the lab's node prefix may be set, EKSD_LAB_PREFIX)."""
+    return os.environ.get("EKSD_LAB_PREFIX", "eksd-node") + "1"
 
 
 def wait_verified(node: str, timeout: int = 300) -> float:
@@ -72,9 +81,10 @@ def main() -> int:
         sh(["bash", "tools/lab/lab-up.sh"], env=dict(os.environ, MIRROR_DIR=str(mirror_root), **SHAPES[shape]))
         log = CACHE / "lab/run/mirror.log"
         since = len(log.read_text().splitlines()) if log.exists() else 0
-        deploy, changed = playbook(args.release)
-        verified = wait_verified("eksd-node1")
-        noop, changed_again = playbook(args.release)
+        work = Path(tempfile.mkdtemp(prefix=f"bench-{shape}-", dir=CACHE / "lab"))
+        deploy, changed = playbook(args.release, work, work / "deploy.log")
+        verified = wait_verified(first_node())
+        noop, changed_again = playbook(args.release, work, work / "noop.log")
         total, fetched = mirror_traffic(log, since, mirror_root)
         print(f"== {shape} ({SHAPES[shape]['NODES']} hosts), release {args.release}")
         print(f"  site.yml fresh deploy:       {deploy:7.1f} s (+{verified:.1f} s until every node Ready and CoreDNS available)")
@@ -83,6 +93,7 @@ def main() -> int:
         print(f"  changed tasks, re-run:       {sum(changed_again.values())} ({', '.join(f'{h}={n}' for h, n in sorted(changed_again.items()))})")
         print(f"  mirror bytes served:         {total / 1e6:.1f} MB in {sum(fetched.values())} requests, "
               f"{len(fetched)} distinct; fetched more than once: {sorted(p for p, n in fetched.items() if n > 1) or 'none'}")
+        print(f"  playbook output (profile_tasks): {work}/deploy.log, {work}/noop.log")
         if i == len(shapes) - 1 and not args.keep:
             sh(["bash", "tools/lab/lab-down.sh"])
     return 0

@@ -6,6 +6,7 @@ up once and tear it down at the end, unless EKSD_KEEP_LAB=1.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 RELEASE = os.environ.get("EKSD_TEST_RELEASE", "1-24-9")
 CACHE = Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cluster: brings up a whole cluster on the lab (minutes); `make test-faults-cluster`")
 
 
 def run(cmd: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -54,11 +61,30 @@ def read_lab_env() -> dict:
     return {k: v for k, v in pairs}
 
 
+def lab_up(mirror_root: Path, fresh: bool = False) -> None:
+    """Two lab hosts, the mirror's HTTP server and the registry; with fresh, new hosts with nothing installed."""
+    if fresh:
+        run(["bash", str(REPO / "tools/lab/lab-down.sh")])
+    run(["bash", str(REPO / "tools/lab/lab-up.sh"), "2"], env=dict(os.environ, MIRROR_DIR=str(mirror_root)))
+
+
+def site_playbook(inventory: str, *extra: str, pki_dir: Path, timeout: float = 1800) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run site.yml for the release under test; returns the process (output without colour) and the recap:
+    host -> {"ok", "changed", "unreachable", "failed"}."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(["ansible-playbook", "-i", inventory, "site.yml", "-e", f"eksd_release={RELEASE}",
+                           "-e", f"eksd_pki_dir={pki_dir}", *extra], cwd=REPO, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+    proc.stdout = ANSI.sub("", proc.stdout)
+    recap = {host: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, counts)))
+             for host, *counts in RECAP.findall(proc.stdout)}
+    return proc, recap
+
+
 @pytest.fixture(scope="session")
 def lab(mirror_root: Path) -> dict:
     """Two lab hosts, the mirror's HTTP server and the registry; yields the lab's description."""
-    env = dict(os.environ, MIRROR_DIR=str(mirror_root))
-    run(["bash", str(REPO / "tools/lab/lab-up.sh"), "2"], env=env)
+    lab_up(mirror_root)
     lab_env = read_lab_env()
     inventory = yaml.safe_load(Path(lab_env["EKSD_LAB_INVENTORY"]).read_text())
     groups = inventory["all"]["children"]["k8s_cluster"]["children"]
