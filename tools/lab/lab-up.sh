@@ -77,6 +77,14 @@ PY
     log "created network $NET ($SUBNET, gateway $GATEWAY)"
 fi
 
+# Every node's systemd, containerd and kubelet take inotify instances from the one per-user limit of
+# the host (root's, 128 by default): a few nodes exhaust it and kubelets fail with "too many open files".
+# lab-down puts the recorded value back.
+if (($(</proc/sys/fs/inotify/max_user_instances) < LAB_INOTIFY_INSTANCES)); then
+    echo "$LAB_INOTIFY_INSTANCES" > /proc/sys/fs/inotify/max_user_instances
+    log "raised fs.inotify.max_user_instances to $LAB_INOTIFY_INSTANCES"
+fi
+
 # --- nodes --------------------------------------------------------------------------------------------
 # Hosts of the apt sources that this machine resolves through /etc/hosts resolve the same in nodes.
 add_hosts=()
@@ -257,6 +265,10 @@ write_inventory() {
     echo "        eksd_allow_http: true"
     echo "        # this lab's manifests are rebuilt in place (same URL, new content): cache them with the lab"
     echo "        eksd_manifest_cache_dir: $LABCACHE/manifests"
+    echo "        # lab nodes see the host's disk: the kubelet's default thresholds (15% image fs, 10% node fs free)"
+    echo "        # would taint every node with disk-pressure as soon as the development machine's disk is 85% full"
+    echo "        kubelet_config_overrides:"
+    echo "          evictionHard: {memory.available: 100Mi, nodefs.available: 2%, imagefs.available: 2%, nodefs.inodesFree: 2%}"
     echo "      children:"
     echo "        control_plane:"
     echo "          hosts:"

@@ -30,7 +30,8 @@ subnet_addr() {
 }
 GATEWAY=$(subnet_addr 1)
 # Machine-wide settings that lab nodes (netavark, kubelets) change; lab-down puts them back.
-LAB_SYSCTLS="net/ipv4/ip_forward vm/overcommit_memory kernel/panic kernel/panic_on_oops"
+LAB_SYSCTLS="net/ipv4/ip_forward vm/overcommit_memory kernel/panic kernel/panic_on_oops fs/inotify/max_user_instances"
+LAB_INOTIFY_INSTANCES=1024
 node_ip() { subnet_addr $((10 + $1)); }
 
 # pid_alive PIDFILE PATTERN: the pidfile names a live process whose command line contains PATTERN.
