@@ -20,7 +20,7 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test mirror lab-up lab-down lab bench build
+.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test mirror lab-up lab-down lab bench bench-upgrade build
 
 help:
 	@sed -n '1,7p' Makefile
@@ -66,10 +66,22 @@ test-ha: venv
 test-lifecycle: venv
 	$(BIN)/molecule test -s lifecycle
 
+# Upgrades: upgrade (HA 3+1, 1-24-8 -> 1-24-9 under an API probe, refusals) and upgrade_minor
+# (1+1, 1-35-13 -> 1-36-7).
+test-upgrade: venv
+	$(BIN)/molecule test -s upgrade
+
+test-upgrade-minor: venv
+	$(BIN)/molecule test -s upgrade_minor
+
 test: test-unit test-offline test-molecule
 
 bench: venv
 	$(BIN)/python tools/bench_resolve.py
+
+# HA lab upgrade: wall time, drain time per node, failed API requests (prints figures).
+bench-upgrade: venv
+	$(BIN)/python tools/bench_upgrade.py
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fail when a role's defaults/main.yml and meta/argument_specs.yml (entry point `main`) disagree.
+"""Fail when a role's defaults/main.yml and meta/argument_specs.yml disagree.
 
 Every public input lives in defaults with a comment and is validated by the argument spec; a key in
 one and not the other is either undocumented or unvalidated.
@@ -23,13 +23,14 @@ def check(role: Path) -> list[str]:
     specs = (yaml.safe_load(spec_file.read_text()) or {}).get("argument_specs", {})
     if "main" not in specs:
         return [f"{role.name}: argument_specs has no `main` entry point"]
-    spec_keys = set((specs["main"].get("options") or {}).keys())
+    # a default may serve any entry point (snapshot, member_add, ...); an optional input of `main` needs one
+    spec_keys = {key for entry in specs.values() for key in (entry.get("options") or {})}
     default_keys = set((yaml.safe_load(defaults_file.read_text()) or {}).keys()) if defaults_file.exists() else set()
     for key in sorted(default_keys - spec_keys):
-        problems.append(f"{role.name}: {key} is in defaults/main.yml but not in meta/argument_specs.yml")
-    for key in sorted(spec_keys - default_keys):
-        required = specs["main"]["options"][key].get("required", False)
-        if not required:
+        problems.append(f"{role.name}: {key} is in defaults/main.yml but in no entry point of meta/argument_specs.yml")
+    main_options = specs["main"].get("options") or {}
+    for key in sorted(set(main_options) - default_keys):
+        if not main_options[key].get("required", False):
             problems.append(f"{role.name}: {key} is an optional argument without a default in defaults/main.yml")
     return problems
 
