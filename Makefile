@@ -20,7 +20,7 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lint sanity units test-unit test-offline test-molecule test-ha test mirror lab-up lab-down lab bench build
+.PHONY: help venv lint sanity units test-unit test-offline test-molecule test-ha test-maintenance test mirror lab-up lab-down lab bench build
 
 help:
 	@sed -n '1,7p' Makefile
@@ -56,6 +56,10 @@ test-molecule: venv
 
 test-ha: venv
 	$(BIN)/molecule test -s ha
+
+# Certificate report and renewal, etcd restore, on a converged 1+1 cluster (molecule/maintenance).
+test-maintenance: venv
+	$(BIN)/molecule test -s maintenance
 
 test: test-unit test-offline test-molecule
 
