@@ -54,7 +54,7 @@ def playbook(name: str, *args: str):
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     proc = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), name, "-e", f"eksd_pki_dir={PKI_DIR}", *args],
                           cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    output = ANSI.sub("", proc.stdout)
+    output = ANSI.sub("", proc.stdout + proc.stderr)  # failures go to stderr where display_failed_stderr is set (molecule)
     recap = {h: (int(c), int(u), int(f)) for h, _ok, c, u, f in RECAP.findall(output)}
     return proc, output, recap
 
