@@ -20,7 +20,7 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test mirror lab-up lab-down lab bench bench-upgrade build
+.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-day2 test mirror lab-up lab-down lab bench bench-upgrade build
 
 help:
 	@sed -n '1,7p' Makefile
@@ -74,7 +74,15 @@ test-upgrade: venv
 test-upgrade-minor: venv
 	$(BIN)/molecule test -s upgrade_minor
 
+# Certificate report and renewal, etcd restore, on a converged 1+1 cluster (molecule/maintenance).
+test-maintenance: venv
+	$(BIN)/molecule test -s maintenance
+
 test: test-unit test-offline test-molecule
+
+# Everything that needs more clusters than CI's 90 minutes hold beside `make test`: the day-2 scenarios,
+# HA failover and the interrupted run (hours on 2 cores; run before a release).
+test-day2: test-faults-cluster test-maintenance test-upgrade-minor test-upgrade test-lifecycle test-ha
 
 bench: venv
 	$(BIN)/python tools/bench_resolve.py
