@@ -264,25 +264,24 @@ def cluster_state() -> dict:
     return state
 
 
-def test_a_restore_from_a_missing_snapshot_is_refused_before_any_change(tmp_path):
-    state = cluster_state()
-    missing = tmp_path / "no-such-snapshot.db"
-    proc, output, recap = playbook("etcd_restore.yml", "-e", f"eksd_release={RELEASE}", "-e", f"eksd_etcd_snapshot={missing}",
-                                   "-e", "eksd_etcd_restore_confirmed=true")
-    assert proc.returncode != 0
-    assert f"got '{missing}', which is not a file" in output, output[-3000:]
-    assert set(recap) == {"localhost"}, recap
-    assert cluster_state() == state
+def _missing_snapshot(tmp_path):
+    return tmp_path / "no-such-snapshot.db", "got '{}', which is not a file"
 
 
-def test_a_restore_from_a_file_that_is_not_a_snapshot_is_refused_before_any_change(tmp_path):
-    state = cluster_state()
+def _garbage_snapshot(tmp_path):
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(os.urandom(64 * 1024))
-    proc, output, recap = playbook("etcd_restore.yml", "-e", f"eksd_release={RELEASE}", "-e", f"eksd_etcd_snapshot={garbage}",
+    return garbage, "eksd_etcd_snapshot {} is not a restorable etcd snapshot"
+
+
+@pytest.mark.parametrize("bad_snapshot", [_missing_snapshot, _garbage_snapshot], ids=["missing", "not-a-snapshot"])
+def test_a_restore_from_a_bad_snapshot_is_refused_before_any_change(tmp_path, bad_snapshot):
+    state = cluster_state()
+    path, message = bad_snapshot(tmp_path)
+    proc, output, recap = playbook("etcd_restore.yml", "-e", f"eksd_release={RELEASE}", "-e", f"eksd_etcd_snapshot={path}",
                                    "-e", "eksd_etcd_restore_confirmed=true")
     assert proc.returncode != 0
-    assert f"eksd_etcd_snapshot {garbage} is not a restorable etcd snapshot" in output, output[-3000:]
+    assert message.format(path) in output, output[-3000:]
     assert set(recap) == {"localhost"}, recap
     assert cluster_state() == state
 
