@@ -76,7 +76,7 @@ def playbook(name: str, inv: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = ["ansible-playbook", "-i", str(inv), f"playbooks/{name}", "-e", f"eksd_release={RELEASE}",
            "-e", f"eksd_pki_dir={PKI_DIR}", *args]
     start = time.monotonic()
-    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
     print(f"\n[lifecycle] {' '.join(cmd[3:4] + list(args))}: rc={out.returncode} in {time.monotonic() - start:.0f}s")
     log = CACHE / "lab" / "run" / f"lifecycle-{name.removesuffix('.yml')}-{int(time.time())}.log"
     log.write_text(out.stdout + out.stderr)
