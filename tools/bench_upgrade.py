@@ -30,9 +30,6 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
 INVENTORY = CACHE / "lab" / "hosts.yml"
 PKI = CACHE / "lab" / "cluster" / "pki"
-# As in molecule/upgrade: the lab's nodes share this machine's disk, often more than 85 % full.
-LAB_VARS = json.dumps({"kubelet_config_overrides": {"evictionHard": {
-    "imagefs.available": "2%", "nodefs.available": "2%", "memory.available": "100Mi"}}})
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -47,7 +44,7 @@ def play(path: str, release: str | None = None, json_callback: bool = False) -> 
     env = dict(os.environ, ANSIBLE_NOCOLOR="1")
     if json_callback:
         env.update(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CALLBACKS_ENABLED="")
-    cmd = ["ansible-playbook", "-i", str(INVENTORY), path, "-e", f"eksd_pki_dir={PKI}", "-e", LAB_VARS]
+    cmd = ["ansible-playbook", "-i", str(INVENTORY), path, "-e", f"eksd_pki_dir={PKI}"]
     if release:
         cmd += ["-e", f"eksd_release={release}"]
     start = time.monotonic()
