@@ -13,7 +13,6 @@ Not a test: it asserts nothing. Budget: well under 50 ms for parse+resolve.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -37,8 +36,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument(
         "--fixtures",
-        default=os.environ.get("EKSD_FIXTURES") or str(REPO.parent / "shared" / "fixtures" / "eksd"),
-        help="directory holding manifests/ (default: $EKSD_FIXTURES or <repo>/../shared/fixtures/eksd)",
+        default=str(REPO / "tests" / "fixtures" / "eksd"),
+        help="directory holding manifests/ (default: tests/fixtures/eksd)",
     )
     parser.add_argument("--pure-yaml", action="store_true", help="use PyYAML's pure-Python SafeLoader (a host without libyaml)")
     args = parser.parse_args()

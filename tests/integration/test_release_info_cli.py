@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO
 
-FIXTURES = Path(os.environ.get("EKSD_FIXTURES", REPO.parent / "shared" / "fixtures" / "eksd"))
+FIXTURES = REPO / "tests" / "fixtures" / "eksd"
 MANIFESTS = sorted((FIXTURES / "manifests").glob("kubernetes-*.yaml"))
 
 

@@ -3,7 +3,7 @@
 * Makes ``ansible_collections.eksd.distro`` importable under plain ``pytest`` from the repo root
   (the committed ``.collections`` symlink points back at the checkout); ``ansible-test units``
   already provides it.
-* Finds the EKS-D fixtures: ``$EKSD_FIXTURES``, else ``<repo>/../shared/fixtures/eksd``.
+* Reads the EKS-D fixtures from ``tests/fixtures/eksd`` (sources in the SOURCES.md files there).
 * Parametrizes every test that takes ``manifest_name`` over every fixture manifest.
 * Builds synthetic manifests from a fixture (``current_format``, ``dump_manifest``).
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import http.server
-import os
 import random
 import sys
 import threading
@@ -47,16 +46,7 @@ def _importable_collection() -> None:
 _importable_collection()
 
 
-def _fixtures_dir() -> Path:
-    candidates = [os.environ.get("EKSD_FIXTURES"), REPO.parent / "shared" / "fixtures" / "eksd"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "manifests").is_dir():
-            return Path(candidate)
-    tried = ", ".join(str(c) for c in candidates if c)
-    raise RuntimeError(f"EKS-D fixtures not found in {tried}; set EKSD_FIXTURES to the directory holding manifests/")
-
-
-FIXTURES = _fixtures_dir()
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eksd"
 MANIFESTS = FIXTURES / "manifests"
 MANIFEST_NAMES = sorted(path.name for path in MANIFESTS.glob("*.yaml"))
 

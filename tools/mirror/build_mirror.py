@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,8 +67,8 @@ def cache_root() -> Path:
     return Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
 
 
-def fixtures_dir() -> Path:
-    return Path(os.environ.get("EKSD_FIXTURES", REPO.parent / "shared" / "fixtures" / "eksd"))
+# Every documented EKS-D release with its component versions (sources inside the file).
+CATALOG = Path(__file__).resolve().parent / "releases.json"
 
 
 def log(msg: str) -> None:
@@ -104,7 +105,7 @@ class Plan:
         self.channel = f"{major}-{minor}"
         self.number = int(number)
         self.name = f"kubernetes-{self.channel}-eks-{self.number}"
-        catalog = json.loads((fixtures_dir() / "releases.json").read_text())
+        catalog = json.loads(CATALOG.read_text())
         entry = next((r for r in catalog["releases"] if r["name"] == self.name), None)
         if entry is None:
             known = sorted({r["channel"] for r in catalog["releases"]})
@@ -132,6 +133,9 @@ class Plan:
         for comp, named in self.named.items():
             override = self.overrides.get(comp)
             if override:
+                if not proxy.available(comp, override["version"]):
+                    raise SystemExit(f"{self.name}: substitutions.yml names {comp} {override['version']}, which the "
+                                     "Go module proxy here does not serve (every module it needs)")
                 self.versions[comp] = override["version"]
                 self.notes.append(f"{comp}: {named} -> {override['version']} ({override['reason']})")
                 continue
@@ -193,8 +197,12 @@ class ModuleProxy:
 
 
 def kube_gomod(version: str) -> str:
-    path = Path(run(["go", "env", "GOMODCACHE"]).strip()) / "cache/download/k8s.io/kubernetes/@v" / f"{version}.mod"
-    return path.read_text()
+    """k8s.io/kubernetes's go.mod at a version, downloaded into the module cache if it is not there yet."""
+    proc = subprocess.run(["go", "list", "-m", "-json", f"k8s.io/kubernetes@{version}"], cwd=tempfile.gettempdir(),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"k8s.io/kubernetes@{version}: the Go module proxy does not serve its go.mod\n{proc.stderr[-2000:]}")
+    return Path(json.loads(proc.stdout)["GoMod"]).read_text()
 
 
 def kube_staging(version: str) -> list[str]:
