@@ -35,6 +35,7 @@ lint: venv
 	$(BIN)/ruff check plugins tests tools molecule
 	$(BIN)/ansible-lint
 	$(BIN)/python tools/check_argument_specs.py
+	$(BIN)/antsibull-changelog lint
 
 sanity: venv
 	bash tools/ansible-test/run.sh
