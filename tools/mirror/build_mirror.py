@@ -501,14 +501,27 @@ def main() -> int:
     mirror_root = root / "mirror"
     stamp = mirror_root / ".stamps" / f"{plan.name}.json"
     key = builder_key()
-    # one builder at a time per mirror (make mirror and a Molecule create may start together); the lock
-    # goes with the process
+
+    def current() -> bool:
+        if args.force or not stamp.exists():
+            return False
+        info = json.loads(stamp.read_text())
+        if info.get("builder") != key:
+            return False
+        log(f"{plan.name}: mirror is current (built {info['built']}, versions {info['versions']})")
+        return True
+
+    # A current release needs no lock: its stamp is written last, once everything is in place, so a release
+    # already built is served at once while another one builds.
+    if current():
+        print(mirror_root)
+        return 0
+    # One builder at a time per mirror (make mirror and a Molecule create may start together; releases share
+    # built components and images/); the lock goes with the process.
     stamp.parent.mkdir(parents=True, exist_ok=True)
     lock = open(mirror_root / ".lock", "w")  # noqa: SIM115
     fcntl.flock(lock, fcntl.LOCK_EX)
-    if stamp.exists() and not args.force and json.loads(stamp.read_text()).get("builder") == key:
-        info = json.loads(stamp.read_text())
-        log(f"{plan.name}: mirror is current (built {info['built']}, versions {info['versions']})")
+    if current():
         print(mirror_root)
         return 0
     plan.resolve(ModuleProxy(root / "src" / "probe"))

@@ -1,4 +1,5 @@
-"""On a converged cluster, site.yml in check mode with --diff predicts no change on any host."""
+"""On a converged cluster, site.yml in check mode with --diff predicts no change on any host, and a run
+limited by tags runs only that part (and changes nothing)."""
 from __future__ import annotations
 
 import os
@@ -15,13 +16,28 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def test_check_mode_with_diff_reports_nothing_to_change():
+def run_site(*args: str) -> tuple[str, dict]:
+    """site.yml against the lab with extra arguments: its output without colour and the recap by host."""
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")  # molecule forces colour; the recap is parsed
-    proc = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), "site.yml", "--check", "--diff",
+    proc = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), "site.yml", *args,
                            "-e", f"eksd_release={RELEASE}", "-e", f"eksd_pki_dir={PKI_DIR}"],
                           cwd=REPO, env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     output = ANSI.sub("", proc.stdout)
     recap = {host: (int(changed), int(unreachable), int(failed)) for host, _ok, changed, unreachable, failed in RECAP.findall(output)}
     assert recap, proc.stdout[-3000:]
-    assert {host: r for host, r in recap.items() if r != (0, 0, 0)} == {}, proc.stdout[-5000:]
+    return output, recap
+
+
+def test_check_mode_with_diff_reports_nothing_to_change():
+    output, recap = run_site("--check", "--diff")
+    assert {host: r for host, r in recap.items() if r != (0, 0, 0)} == {}, output[-5000:]
+
+
+def test_a_run_limited_by_tag_runs_only_that_part():
+    output, recap = run_site("--tags", "addons")
+    assert {host: r for host, r in recap.items() if r != (0, 0, 0)} == {}, output[-5000:]
+    roles_run = set(re.findall(r"^TASK \[(\w+) : ", output, re.M))
+    # the checks always run, the add-ons (through kube_apply) ran, nothing else did
+    assert {"preflight", "coredns", "kube_apply", "release_object"} <= roles_run, sorted(roles_run)
+    assert not roles_run & {"node_prep", "containerd", "pki", "etcd", "control_plane", "kubelet", "kube_proxy", "cni"}, sorted(roles_run)
