@@ -531,6 +531,8 @@ def main() -> int:
     b = Builder(plan, root)
     kube, etcd, coredns, cni, metrics_server = b.kubernetes(), b.etcd(), b.coredns(), b.cni(), b.metrics_server()
     rel_root = mirror_root / f"kubernetes-{plan.channel}" / "releases" / str(plan.number)
+    # The stamp goes first: a build stopped half-way must not leave a half-laid release that looks current.
+    stamp.unlink(missing_ok=True)
     shutil.rmtree(rel_root, ignore_errors=True)
     mirror = Mirror(plan, mirror_root)
     mirror.lay_out(kube, etcd, coredns, cni, metrics_server)
