@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from ansible_collections.eksd.distro.plugins.module_utils._fetch import (
@@ -20,9 +22,9 @@ from ansible_collections.eksd.distro.plugins.module_utils._manifest import (
     parse_release_channel,
     parse_release_request,
 )
-from conftest import CHANNELS
 
 R120 = "kubernetes-1-20-eks-1"
+CHANNELS = Path(__file__).resolve().parents[3] / "fixtures" / "eksd" / "releasechannels"
 
 
 # --------------------------------------------------------------------------- ids
