@@ -308,15 +308,6 @@ def test_channel_with_a_manifest(fixture_path, http_server):
         resolve_release({"release": "1-21", "manifest": str(fixture_path(R120))})
 
 
-def test_lookup_with_a_channel(http_server, fixture_path, published_channel, lookup_plugin):
-    _site(http_server, fixture_path, published_channel)
-    found = lookup_plugin("eksd.distro.artifact").run(
-        ["bin/linux/amd64/kubelet"], variables={}, release="1-20", base_url=http_server.base, allow_http=True
-    )
-    assert found[0]["url"].endswith("/kubernetes-1-20/releases/1/artifacts/kubernetes/v1.20.4/bin/linux/amd64/kubelet")
-    assert http_server.hits[0] == "/releasechannels/1-20.yaml"
-
-
 # --------------------------------------------------------------------------- probing
 
 
