@@ -16,9 +16,15 @@ options:
     description:
       - The EKS-D release, written V(1-24-9), V(v1-24-eks-9) or V(kubernetes-1-24-eks-9)
         (channel C(1-24), release number C(9)).
-      - The manifest URL is derived from it as
+      - Or a release channel, written V(1-36), V(v1-36), V(kubernetes-1-36) or V(1.36), which means the channel's
+        latest release at the time of the call. Its C(ReleaseChannel) document is read from
+        C(<base_url>/releasechannels/<channel>.yaml) (never cached, it changes with every release) and its
+        C(status.latestRelease) is the release number. The returned C(latest_of_channel) then names the channel.
+        Two calls may resolve different releases if one is published in between; resolve once and reuse the result.
+      - The manifest URL is derived from the release as
         C(<base_url>/kubernetes-<channel>/kubernetes-<channel>-eks-<number>.yaml).
-      - When O(manifest) is set too, the manifest read must be this release.
+      - When O(manifest) is set too, the manifest read must be this release (for a channel, a release of that
+        channel; the ReleaseChannel is then not read).
       - One of O(release) and O(manifest) is required.
     type: str
   manifest:
@@ -30,7 +36,8 @@ options:
     type: str
   base_url:
     description:
-      - Base URL of the EKS-D site, or of a plain copy of it, under which the manifest of O(release) is found.
+      - Base URL of the EKS-D site, or of a plain copy of it, under which the manifest of O(release) is found
+        (and, when O(release) is a channel, its C(releasechannels/<channel>.yaml)).
       - When not set, O(artifact_mirror) if that is set (an air-gapped user has only the mirror),
         else V(https://distro.eks.amazonaws.com).
       - Not used when O(manifest) is set.
@@ -83,7 +90,7 @@ options:
     type: path
   allow_http:
     description:
-      - Accept plain C(http://) for the manifest URL and for artifact URLs (after moving them onto
+      - Accept plain C(http://) for the manifest URL, the release channel URL and for artifact URLs (after moving them onto
         O(artifact_mirror)); meant for a mirror on a trusted network.
       - When V(false), such URLs are an error. Downloads are still verified against the manifest's digests,
         but a manifest fetched over plain http can be tampered with on the way.

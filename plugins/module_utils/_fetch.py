@@ -6,11 +6,12 @@
 # It may change or disappear in any release without notice; use the
 # eksd.distro.release_info module or the eksd.distro.artifact/image lookups instead.
 """Read a Release manifest (local path, ``file://`` or ``http(s)://`` URL, optional cache) and
-resolve the shared release options into the ``release`` dict.
+resolve the shared release options into the ``release`` dict; read ReleaseChannel documents.
 
 ``resolve_release`` is what the release_info module and the artifact/image lookups call;
 ``RELEASE_ARGUMENT_SPEC`` is the argument spec matching the ``release_options`` doc fragment.
-Every failure is a :class:`ManifestError`.
+``load_release_channel`` and ``probe_release_channels`` read the channels (never cached: a
+channel's latest release changes). Every failure is a :class:`ManifestError`.
 """
 
 from __future__ import annotations
@@ -27,19 +28,26 @@ from urllib.parse import unquote, urlsplit
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
 from ansible_collections.eksd.distro.plugins.module_utils._manifest import (
+    API_VERSION,
+    CHANNEL_KIND,
     EKSD_BASE_URL,
     SUPPORTED_ARCHES,
     SUPPORTED_OSES,
     ManifestError,
     Release,
+    ReleaseChannel,
     ReleaseId,
+    channel_key,
+    channel_url,
     check_platform,
     check_release_id,
     check_url,
     normalize_artifact_mirror,
     normalize_image_mirror,
+    parse_channel_id,
     parse_manifest,
-    parse_release_id,
+    parse_release_channel,
+    parse_release_request,
     release_facts,
 )
 
@@ -62,29 +70,45 @@ RELEASE_OPTION_NAMES = tuple(RELEASE_ARGUMENT_SPEC)
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # published manifests are about 40 KiB
 TIMEOUT = 30
 _HTTP_AGENT = "eksd.distro"
+FIRST_CHANNEL = "1-18"  # EKS-D's first release channel (2020-12)
+DEFAULT_MAX_MISSES = 12
+
+
+class NotPublished(ManifestError):
+    """The location does not exist (HTTP 404, or no such file): nothing is published there."""
 
 
 # --------------------------------------------------------------------------- where
 
 
-def manifest_location(options: Mapping[str, Any]) -> tuple[str, ReleaseId | None]:
-    """The manifest to read and the release it must be.
+def base_location(options: Mapping[str, Any]) -> str:
+    """Where manifests and channels are published: ``base_url``, else ``artifact_mirror`` (an air-gapped
+    user has only the mirror), else the EKS-D site."""
+    return options.get("base_url") or options.get("artifact_mirror") or EKSD_BASE_URL
 
-    ``manifest`` wins; otherwise the URL is derived from ``release`` under ``base_url``, or under
-    ``artifact_mirror`` when only that is set (an air-gapped user has only the mirror), or under
-    the EKS-D site.
+
+def manifest_location(options: Mapping[str, Any]) -> tuple[str, ReleaseId | str | None]:
+    """The manifest to read and the release it must be (or, for a channel id, the channel it must be of).
+
+    ``manifest`` wins; otherwise the URL is derived from ``release`` under :func:`base_location`.
+    A channel's latest release needs its ReleaseChannel: :func:`resolve_release` reads that first.
     """
     release = options.get("release")
-    wanted = parse_release_id(release) if release not in (None, "") else None
+    wanted = parse_release_request(release) if release not in (None, "") else None
     manifest = options.get("manifest")
     if manifest:
         return manifest, wanted
     if wanted is None:
         raise ManifestError(
-            "neither release nor manifest is set; expected a release id such as 1-24-9 or a manifest URL or path"
+            "neither release nor manifest is set; expected a release id such as 1-24-9, a channel such as 1-36, "
+            "or a manifest URL or path"
         )
-    base = options.get("base_url") or options.get("artifact_mirror") or EKSD_BASE_URL
-    return wanted.manifest_url(base), wanted
+    if isinstance(wanted, str):
+        raise ManifestError(
+            f"release {release!r} is channel {wanted}, whose latest release is read from "
+            f"{channel_url(wanted, base_location(options))}; expected a release id here"
+        )
+    return wanted.manifest_url(base_location(options)), wanted
 
 
 def _is_http(location: str) -> bool:
@@ -94,26 +118,53 @@ def _is_http(location: str) -> bool:
 # --------------------------------------------------------------------------- read
 
 
-def _read_file(path: str, location: str) -> bytes:
+class _Document:
+    """What is being read, for the messages: ``manifest`` (a Release) or ``release channel``."""
+
+    def __init__(self, what: str, expected: str, missing_file: str, missing_url: str):
+        self.what = what
+        self.expected = expected
+        self.missing_file = missing_file  # formatted with location
+        self.missing_url = missing_url  # formatted with url
+
+
+_MANIFEST = _Document(
+    "manifest",
+    "a Release manifest",
+    "manifest file {location} does not exist; expected a Release manifest there",
+    "manifest {url} was not found (HTTP 404); expected a published release: check release, base_url and artifact_mirror",
+)
+
+
+def _channel_document(channel: str) -> _Document:
+    expected = f"a ReleaseChannel document (apiVersion {API_VERSION}, kind {CHANNEL_KIND}, metadata.name {channel})"
+    return _Document(
+        "release channel",
+        "a ReleaseChannel document",
+        f"channel {channel} is not published at {{location}} (no such file); expected {expected} there",
+        f"channel {channel} is not published at {{url}} (HTTP 404); expected {expected} there: "
+        "check the channel, base_url and artifact_mirror",
+    )
+
+
+def _read_file(path: str, location: str, doc: _Document = _MANIFEST) -> bytes:
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
-        raise ManifestError(f"manifest file {location} does not exist; expected a Release manifest there") from None
+        raise NotPublished(doc.missing_file.format(location=location)) from None
     except OSError as exc:
-        raise ManifestError(f"manifest file {location} cannot be read ({exc.strerror or exc})") from None
-    return _bounded(data, location)
+        raise ManifestError(f"{doc.what} file {location} cannot be read ({exc.strerror or exc})") from None
+    return _bounded(data, location, doc)
 
 
-def _bounded(data: bytes, location: str) -> bytes:
+def _bounded(data: bytes, location: str, doc: _Document = _MANIFEST) -> bytes:
     if len(data) > MAX_MANIFEST_BYTES:
-        raise ManifestError(
-            f"manifest {location} is larger than {MAX_MANIFEST_BYTES} bytes; expected a Release manifest"
-        )
+        raise ManifestError(f"{doc.what} {location} is larger than {MAX_MANIFEST_BYTES} bytes; expected {doc.expected}")
     return data
 
 
-def _http_get(url: str, validate_certs: bool, timeout: int) -> bytes:
+def _http_get(url: str, validate_certs: bool, timeout: int, doc: _Document = _MANIFEST) -> bytes:
     try:
         response = open_url(url, validate_certs=validate_certs, timeout=timeout, http_agent=_HTTP_AGENT)
         try:
@@ -122,32 +173,33 @@ def _http_get(url: str, validate_certs: bool, timeout: int) -> bytes:
             response.close()
     except HTTPError as exc:
         if exc.code == 404:
-            raise ManifestError(
-                f"manifest {url} was not found (HTTP 404); expected a published release: "
-                "check release, base_url and artifact_mirror"
-            ) from None
-        raise ManifestError(f"manifest {url} could not be fetched: HTTP {exc.code} {exc.reason}") from None
+            raise NotPublished(doc.missing_url.format(url=url)) from None
+        raise ManifestError(f"{doc.what} {url} could not be fetched: HTTP {exc.code} {exc.reason}") from None
     except URLError as exc:
-        raise ManifestError(f"manifest {url} is unreachable ({exc.reason})") from None
+        raise ManifestError(f"{doc.what} {url} is unreachable ({exc.reason})") from None
     except (UrlsConnectionError, http.client.HTTPException, OSError, ValueError) as exc:
-        raise ManifestError(f"manifest {url} is unreachable ({exc})") from None
-    return _bounded(data, url)
+        raise ManifestError(f"{doc.what} {url} is unreachable ({exc})") from None
+    return _bounded(data, url, doc)
 
 
-def read_manifest(location: str, validate_certs: bool = True, allow_http: bool = False, timeout: int = TIMEOUT) -> bytes:
-    """The bytes at ``location``: an http(s) or file URL, or a local path."""
+def _read(location: str, validate_certs: bool, allow_http: bool, timeout: int, doc: _Document) -> bytes:
     if _is_http(location):
-        check_url(location, "manifest URL", allow_http)
-        return _http_get(location, validate_certs, timeout)
+        check_url(location, f"{doc.what} URL", allow_http)
+        return _http_get(location, validate_certs, timeout, doc)
     if "://" in location:
         parts = urlsplit(location)
         if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
             raise ManifestError(
-                f"manifest {location!r} is not a supported location; "
+                f"{doc.what} {location!r} is not a supported location; "
                 "expected an https:// (or, with allow_http, http://) or file:// URL, or a local path"
             )
-        return _read_file(unquote(parts.path), location)
-    return _read_file(os.path.expanduser(location), location)
+        return _read_file(unquote(parts.path), location, doc)
+    return _read_file(os.path.expanduser(location), location, doc)
+
+
+def read_manifest(location: str, validate_certs: bool = True, allow_http: bool = False, timeout: int = TIMEOUT) -> bytes:
+    """The bytes at ``location``: an http(s) or file URL, or a local path."""
+    return _read(location, validate_certs, allow_http, timeout, _MANIFEST)
 
 
 # --------------------------------------------------------------------------- cache
@@ -193,12 +245,12 @@ def cache_drop(cache_dir: str, url: str) -> None:
         return
 
 
-# --------------------------------------------------------------------------- resolve
+# --------------------------------------------------------------------------- load
 
 
 def load_release(
     location: str,
-    wanted: ReleaseId | None = None,
+    wanted: ReleaseId | str | None = None,
     validate_certs: bool = True,
     allow_http: bool = False,
     cache_dir: str | None = None,
@@ -229,6 +281,64 @@ def load_release(
     return release
 
 
+# --------------------------------------------------------------------------- channels
+
+
+def load_release_channel(
+    channel: str,
+    base_url: str = EKSD_BASE_URL,
+    validate_certs: bool = True,
+    allow_http: bool = False,
+    timeout: int = TIMEOUT,
+) -> ReleaseChannel:
+    """Read and validate ``<base_url>/releasechannels/<channel>.yaml``; never cached.
+
+    Raises :class:`NotPublished` when the channel is not there (HTTP 404 or no such file).
+    """
+    channel = parse_channel_id(channel)
+    location = channel_url(channel, base_url)
+    data = _read(location, validate_certs, allow_http, timeout, _channel_document(channel))
+    return parse_release_channel(data, location, channel)
+
+
+def probe_release_channels(
+    base_url: str = EKSD_BASE_URL,
+    validate_certs: bool = True,
+    allow_http: bool = False,
+    timeout: int = TIMEOUT,
+    max_misses: int = DEFAULT_MAX_MISSES,
+    first: str = FIRST_CHANNEL,
+) -> list[ReleaseChannel]:
+    """Every channel published under ``base_url``, found by reading channels upward from ``first``.
+
+    Gaps are fine (a mirror may hold 1-24, 1-35 and 1-36 only): probing stops after ``max_misses``
+    channels in a row that are not published, counted from the last one found (or from ``first``).
+    Any other failure (a bad document, HTTP 500, unreachable) stops it with that error.
+    """
+    if isinstance(max_misses, bool) or not isinstance(max_misses, int) or max_misses < 1:
+        raise ManifestError(f"max_misses is {max_misses!r}; expected a whole number of 1 or more")
+    major, minor = channel_key(parse_channel_id(first))
+    found: list[ReleaseChannel] = []
+    misses = 0
+    while misses < max_misses:
+        try:
+            found.append(load_release_channel(f"{major}-{minor}", base_url, validate_certs, allow_http, timeout))
+            misses = 0
+        except NotPublished:
+            misses += 1
+        minor += 1
+    if not found:
+        raise NotPublished(
+            f"no release channel is published under {channel_url('<channel>', base_url)} "
+            f"(channels {first} to {major}-{minor - 1} probed); expected at least one: "
+            "check base_url and artifact_mirror, name the channels, or raise max_misses"
+        )
+    return found
+
+
+# --------------------------------------------------------------------------- resolve
+
+
 def resolve_release(options: Mapping[str, Any]) -> dict[str, Any]:
     """The ``release`` dict for the shared options (see RELEASE_ARGUMENT_SPEC).
 
@@ -255,6 +365,16 @@ def resolve_release(options: Mapping[str, Any]) -> dict[str, Any]:
     check_platform(arch, os_name)  # fail on bad options before any fetch
     artifact_mirror = normalize_artifact_mirror(option("artifact_mirror"), allow_http)
     image_mirror = normalize_image_mirror(option("image_mirror"))
+    requested = options.get("release") or None
+    latest_of_channel = None
+    if requested is not None and not options.get("manifest"):
+        channel = parse_release_request(requested)
+        if isinstance(channel, str):  # a channel: its latest release, read now (a channel is never cached)
+            found = load_release_channel(
+                channel, base_location(options), bool(option("validate_certs")), allow_http
+            )
+            options = dict(options, release=found.latest.name)
+            latest_of_channel = found.name
     location, wanted = manifest_location(options)
     release = load_release(
         location,
@@ -263,4 +383,14 @@ def resolve_release(options: Mapping[str, Any]) -> dict[str, Any]:
         allow_http=allow_http,
         cache_dir=option("cache_dir"),
     )
-    return release_facts(release, arch, os_name, artifact_mirror, image_mirror, allow_http, manifest_url=location)
+    return release_facts(
+        release,
+        arch,
+        os_name,
+        artifact_mirror,
+        image_mirror,
+        allow_http,
+        manifest_url=location,
+        requested=requested,
+        latest_of_channel=latest_of_channel,
+    )

@@ -37,6 +37,7 @@ except ImportError as exc:  # pragma: no cover - depends on the target's Python
 
 API_VERSION = "distro.eks.amazonaws.com/v1alpha1"
 KIND = "Release"
+CHANNEL_KIND = "ReleaseChannel"
 EKSD_BASE_URL = "https://distro.eks.amazonaws.com"
 SUPPORTED_ARCHES = ("amd64", "arm64")
 SUPPORTED_OSES = ("linux", "windows", "darwin")
@@ -45,6 +46,8 @@ ASSET_TYPES = ("Archive", "Image")
 _RELEASE_ID_RE = re.compile(
     r"^(?:kubernetes-|v)?(?P<major>[1-9][0-9]*)[-.](?P<minor>0|[1-9][0-9]*)-(?:eks-)?(?P<number>[1-9][0-9]*)$"
 )
+_CHANNEL_ID_RE = re.compile(r"^(?:kubernetes-|v)?(?P<major>[1-9][0-9]*)[-.](?P<minor>0|[1-9][0-9]*)$")
+_CHANNEL_NAME_RE = re.compile(r"^[1-9][0-9]*-(?:0|[1-9][0-9]*)$")
 _RELEASE_NAME_RE = re.compile(r"^kubernetes-(?P<channel>[1-9][0-9]*-(?:0|[1-9][0-9]*))-eks-(?P<number>[1-9][0-9]*)$")
 _HEX_RE = {64: re.compile(r"^[0-9a-fA-F]{64}$"), 128: re.compile(r"^[0-9a-fA-F]{128}$")}
 _IMAGE_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -86,6 +89,40 @@ def parse_release_id(text: Any) -> ReleaseId:
             "such as 1-24-9, v1-24-eks-9 or kubernetes-1-24-eks-9"
         )
     return ReleaseId(f"{match.group('major')}-{match.group('minor')}", int(match.group("number")))
+
+
+def parse_channel_id(text: Any) -> str:
+    """Read a channel ``1-36``, ``v1-36``, ``kubernetes-1-36`` or ``1.36``; return ``1-36``."""
+    match = _CHANNEL_ID_RE.match(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ManifestError(
+            f"channel {text!r} is not an EKS-D release channel; expected <major>-<minor> "
+            "such as 1-36, v1-36, kubernetes-1-36 or 1.36"
+        )
+    return f"{match.group('major')}-{match.group('minor')}"
+
+
+def parse_release_request(text: Any) -> ReleaseId | str:
+    """Read the ``release`` option: a release (a :class:`ReleaseId`) or a channel (its id, ``1-36``)."""
+    if isinstance(text, str) and _CHANNEL_ID_RE.match(text.strip()):
+        return parse_channel_id(text)
+    if isinstance(text, str) and _RELEASE_ID_RE.match(text.strip()):
+        return parse_release_id(text)
+    raise ManifestError(
+        f"release {text!r} is not an EKS-D release id or channel; expected a release such as 1-24-9, "
+        "v1-24-eks-9 or kubernetes-1-24-eks-9, or a channel such as 1-36 (its latest release)"
+    )
+
+
+def channel_key(channel: str) -> tuple[int, int]:
+    """Sort key of a channel id: ``1-9`` before ``1-10``."""
+    major, minor = channel.split("-")
+    return int(major), int(minor)
+
+
+def channel_url(channel: str, base_url: str = EKSD_BASE_URL) -> str:
+    """Where the site, or a plain copy of it under ``base_url``, publishes a channel's ReleaseChannel."""
+    return f"{base_url.rstrip('/')}/releasechannels/{channel}.yaml"
 
 
 # --------------------------------------------------------------------------- model
@@ -169,21 +206,21 @@ def _hex(value: Any, length: int, path: str, source: str) -> str:
     return value.lower()
 
 
-def load_yaml(text: str | bytes, source: str) -> Any:
+def load_yaml(text: str | bytes, source: str, what: str = "manifest", expected: str = KIND) -> Any:
     """Parse one YAML document; a leading ``---``, comments and any list indent are fine."""
     if not HAS_YAML:
-        raise ManifestError(f"reading manifest {source} needs the Python library PyYAML, which is not installed")
+        raise ManifestError(f"reading {what} {source} needs the Python library PyYAML, which is not installed")
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ManifestError(f"manifest {source} is not UTF-8 text ({exc}); expected a YAML document") from None
+            raise ManifestError(f"{what} {source} is not UTF-8 text ({exc}); expected a YAML document") from None
     try:
         return yaml.load(text, Loader=_YAML_LOADER)  # a safe loader (C or pure Python)
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
         raise ManifestError(
-            f"manifest {source} is not valid YAML ({detail}); expected one Release document"
+            f"{what} {source} is not valid YAML ({detail}); expected one {expected} document"
         ) from None
 
 
@@ -310,13 +347,106 @@ def _parse_asset(raw: Any, component: str, path: str, source: str) -> Asset:
     return Asset(name, kind, component, os_name, tuple(arch), description, uri, image_digest=digest)
 
 
-def check_release_id(release: Release, wanted: ReleaseId | None) -> None:
-    """Fail unless the manifest is the release that was asked for."""
+def check_release_id(release: Release, wanted: ReleaseId | str | None) -> None:
+    """Fail unless the manifest is the release that was asked for (or, for a channel id, one of its releases)."""
+    if isinstance(wanted, str):
+        if release.channel != wanted:
+            raise ManifestError(
+                f"manifest {release.source} is release {release.name} (channel {release.channel}); "
+                f"expected a release of the requested channel {wanted}"
+            )
+        return
     if wanted is not None and release.name != wanted.name:
         raise ManifestError(
             f"manifest {release.source} is release {release.name} (channel {release.channel}, "
             f"number {release.number}); expected the requested release {wanted.name}"
         )
+
+
+# --------------------------------------------------------------------------- release channels
+
+
+@dataclass(frozen=True)
+class ReleaseChannel:
+    """A validated ReleaseChannel document: the channel, whether it is active, its latest release number."""
+
+    name: str
+    active: bool
+    latest_release: int
+    source: str
+
+    @property
+    def latest(self) -> ReleaseId:
+        return ReleaseId(self.name, self.latest_release)
+
+    def release_names(self) -> list[str]:
+        """The names of releases 1 to the latest, oldest first."""
+        return [ReleaseId(self.name, number).name for number in range(1, self.latest_release + 1)]
+
+
+def _channel_fail(source: str, problem: str) -> ManifestError:
+    return ManifestError(f"release channel {source}: {problem}")
+
+
+def parse_release_channel(text: str | bytes, source: str = "<string>", channel: str | None = None) -> ReleaseChannel:
+    """Parse and validate a ReleaseChannel given as YAML text or bytes (and check it is ``channel``)."""
+    return parse_channel_document(load_yaml(text, source, what="release channel", expected=CHANNEL_KIND), source, channel)
+
+
+def parse_channel_document(doc: Any, source: str = "<document>", channel: str | None = None) -> ReleaseChannel:
+    """Validate a parsed ReleaseChannel document.
+
+    The published form (``<site>/releasechannels/<channel>.yaml``) and the repository's copies differ
+    only in comments and ``status.latestRelease``, so both are read alike.
+    """
+    expected = f"a ReleaseChannel document (apiVersion {API_VERSION}, kind {CHANNEL_KIND})"
+    if doc is None:
+        raise ManifestError(f"release channel {source} is empty; expected {expected}")
+    if not isinstance(doc, dict):
+        raise ManifestError(f"release channel {source} is not a mapping (got {type(doc).__name__}); expected {expected}")
+    if doc.get("apiVersion") != API_VERSION or doc.get("kind") != CHANNEL_KIND:
+        raise ManifestError(
+            f"release channel {source} has apiVersion {doc.get('apiVersion')!r}, kind {doc.get('kind')!r}; "
+            f"expected apiVersion {API_VERSION}, kind {CHANNEL_KIND}"
+        )
+    want = channel if channel is not None else "<major>-<minor>"
+    metadata = doc.get("metadata")
+    if not isinstance(metadata, dict):
+        raise _channel_fail(source, f"metadata is {metadata!r}; expected a mapping with name {want}")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not _CHANNEL_NAME_RE.match(name):
+        raise _channel_fail(source, f"metadata.name is {name!r}; expected the channel id {want}")
+    if channel is not None and name != channel:
+        raise _channel_fail(source, f"metadata.name is {name!r}; expected the requested channel {channel}")
+    status = doc.get("status")
+    if not isinstance(status, dict):
+        raise _channel_fail(source, f"status is {status!r}; expected a mapping with active and latestRelease")
+    latest = status.get("latestRelease")
+    if latest is None:
+        raise _channel_fail(source, "status.latestRelease is missing; expected the channel's newest release number (1 or more)")
+    if not isinstance(latest, int) or isinstance(latest, bool) or latest < 1:
+        raise _channel_fail(
+            source,
+            f"status.latestRelease is {latest!r} ({type(latest).__name__}); "
+            "expected the channel's newest release number, an integer of 1 or more",
+        )
+    active = status.get("active")
+    if not isinstance(active, bool):
+        raise _channel_fail(source, f"status.active is {active!r}; expected true or false")
+    return ReleaseChannel(name, active, latest, source)
+
+
+def channel_facts(channel: ReleaseChannel, base_url: str = EKSD_BASE_URL) -> dict[str, Any]:
+    """What release_channel_info returns for one channel."""
+    return {
+        "channel": channel.name,
+        "active": channel.active,
+        "latest_release": channel.latest_release,
+        "latest_release_name": channel.latest.name,
+        "releases": channel.release_names(),
+        "manifest_url": channel.latest.manifest_url(base_url),
+        "channel_url": channel.source,
+    }
 
 
 # --------------------------------------------------------------------------- selection
@@ -436,11 +566,14 @@ def release_facts(
     image_mirror: str | None = None,
     allow_http: bool = False,
     manifest_url: str | None = None,
+    requested: str | None = None,
+    latest_of_channel: str | None = None,
 ) -> dict[str, Any]:
     """The ``release`` dict that release_info returns and the lookups read.
 
     Artifact URLs and image references are moved onto the mirrors; every artifact URL must
-    then be https unless ``allow_http``.
+    then be https unless ``allow_http``. ``requested`` is the release option as given and
+    ``latest_of_channel`` the channel when that named a channel (this is then its latest release).
     """
     artifact_mirror = normalize_artifact_mirror(artifact_mirror, allow_http)
     image_mirror = normalize_image_mirror(image_mirror)
@@ -467,6 +600,8 @@ def release_facts(
     }
     return {
         "name": release.name,
+        "requested": requested,
+        "latest_of_channel": latest_of_channel,
         "channel": release.channel,
         "number": release.number,
         "kubernetes_version": release.kubernetes_version,

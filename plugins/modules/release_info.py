@@ -15,6 +15,8 @@ description:
     and returns, for one OS and CPU architecture, the component versions, every archive artifact with its URL and
     digests, and every container image.
   - Artifact URLs and image references can be moved onto mirrors for air-gapped installs.
+  - O(release) may name a channel (V(1-36)) instead of a release; the channel's latest release is then resolved
+    from its C(ReleaseChannel) document, as M(eksd.distro.release_channel_info) reads it.
   - Reads every manifest layout published since 2020 (components in any order, C(kube-proxy) as its own component,
     images with or without C(imageDigest), CSI images in C(public.ecr.aws/csi-components)).
   - Runs wherever it is sent; to resolve a release once for a whole play, run it on the controller
@@ -37,6 +39,7 @@ notes:
   - The C(eksd.distro.artifact) and C(eksd.distro.image) lookups take the returned RV(release) as their
     C(release_data) option, so they need not fetch the manifest again.
 seealso:
+  - module: eksd.distro.release_channel_info
   - plugin: eksd.distro.artifact
     plugin_type: lookup
   - plugin: eksd.distro.image
@@ -55,6 +58,17 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
   register: __eksd_release
+
+- name: Resolve the latest release of channel 1-36 (read from the channel's ReleaseChannel)
+  eksd.distro.release_info:
+    release: "1-36"
+  delegate_to: localhost
+  run_once: true
+  register: __eksd_latest
+
+- name: Show which release that is
+  ansible.builtin.debug:
+    msg: "{{ __eksd_latest.release.name }} (latest of channel {{ __eksd_latest.release.latest_of_channel }})"
 
 - name: Show the etcd tarball URL and its sha512
   ansible.builtin.debug:
@@ -92,6 +106,18 @@ release:
       type: str
       returned: success
       sample: kubernetes-1-24-eks-9
+    requested:
+      description: The O(release) option as given (a release or a channel); null when only O(manifest) was set.
+      type: str
+      returned: success
+      sample: "1-36"
+    latest_of_channel:
+      description:
+        - When O(release) named a channel (and O(manifest) was not set), that channel, whose latest release
+          this is (its C(status.latestRelease) at the time of the call); otherwise null.
+      type: str
+      returned: success
+      sample: "1-36"
     channel:
       description: Release channel (C(spec.channel)).
       type: str

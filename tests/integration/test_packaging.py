@@ -12,7 +12,7 @@ def test_built_collection_installs_and_documents_its_plugins(tmp_path):
     (tarball,) = tmp_path.glob("eksd-distro-*.tar.gz")
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
-    assert "plugins/modules/release_info.py" in names
+    assert "plugins/modules/release_info.py" in names and "plugins/modules/release_channel_info.py" in names
     assert "site.yml" in names and "playbooks/site.yml" in names
     assert "inventories/sample/hosts.yml" in names and "requirements.yml" in names
     development = {"tests", "tools", "molecule", ".collections", ".ansible", ".ci", ".config", "ansible.cfg",
@@ -27,7 +27,8 @@ def test_built_collection_installs_and_documents_its_plugins(tmp_path):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(dest), ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"))
     run(["ansible-galaxy", "collection", "install", "--offline", "--no-deps", "-p", str(dest), str(tarball)], env=env, cwd=tmp_path)
     assert (dest / "ansible_collections/eksd/distro/plugins/modules/release_info.py").is_file()
-    for args in (["eksd.distro.release_info"], ["-t", "lookup", "eksd.distro.artifact"], ["-t", "lookup", "eksd.distro.image"]):
+    for args in (["eksd.distro.release_info"], ["eksd.distro.release_channel_info"], ["-t", "lookup", "eksd.distro.artifact"],
+                 ["-t", "lookup", "eksd.distro.image"]):
         out = run(["ansible-doc", *args], env=env, cwd=tmp_path)
         assert "EXAMPLES" in out.stdout and "eksd.distro" in out.stdout
 

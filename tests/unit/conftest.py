@@ -51,9 +51,29 @@ MANIFESTS = FIXTURES / "manifests"
 MANIFEST_NAMES = sorted(path.name for path in MANIFESTS.glob("*.yaml"))
 
 
+CHANNELS = FIXTURES / "releasechannels"
+CHANNEL_NAMES = sorted(path.name for path in CHANNELS.glob("*.yaml"))
+
+
 def pytest_generate_tests(metafunc):
     if "manifest_name" in metafunc.fixturenames:
         metafunc.parametrize("manifest_name", MANIFEST_NAMES)
+    if "channel_file" in metafunc.fixturenames:
+        metafunc.parametrize("channel_file", CHANNEL_NAMES)
+
+
+def published_channel(channel: str, latest: int) -> str:
+    """The published form of a fixture ReleaseChannel, as aws/eks-distro release/generate_crd.sh makes it:
+    comment lines removed, latestRelease set to the newest release number (SOURCES.md there)."""
+    text = (CHANNELS / f"{channel}.yaml").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines(keepends=True) if not line.startswith("#")]
+    return "".join(lines).replace("latestRelease: 1\n", f"latestRelease: {latest}\n")
+
+
+@pytest.fixture(name="published_channel")
+def published_channel_fixture():
+    """The ``published_channel`` function above."""
+    return published_channel
 
 
 @pytest.fixture

@@ -11,6 +11,9 @@ Usage: build_mirror.py RELEASE   (1-24-9, v1-24-eks-9 or kubernetes-1-24-eks-9)
 Everything expensive is cached outside the repository under $EKSD_CACHE
 (default ~/.cache/eksd): built binaries keyed by component and version, the mirror keyed by
 release and by a hash of this builder. The last line printed is the mirror's root directory.
+
+Like the site, the mirror publishes each channel's ReleaseChannel at releasechannels/<channel>.yaml,
+whose status.latestRelease is the newest release of that channel the mirror holds.
 """
 from __future__ import annotations
 
@@ -483,6 +486,51 @@ class Mirror:
         return path
 
 
+# The published form of a channel's ReleaseChannel: aws/eks-distro release/generate_crd.sh strips the comment
+# lines of eks-distro-build-tooling's release/config/<channel>/<channel>.yaml (tests/fixtures/eksd/releasechannels)
+# and sets latestRelease to the number of the release being published.
+RELEASE_CHANNEL = """
+---
+apiVersion: distro.eks.amazonaws.com/v1alpha1
+kind: ReleaseChannel
+metadata:
+  creationTimestamp: null
+  name: {channel}
+spec:
+  snsTopicARN: "arn:aws:sns:us-east-1:379412251201:eks-distro-updates"
+status:
+  active: true
+  latestRelease: {latest}
+"""
+
+
+def releases_present(mirror_root: Path, channel: str) -> list[int]:
+    """Numbers of the channel's releases the mirror holds: a manifest and the stamp written after it."""
+    numbers = []
+    for manifest in (mirror_root / f"kubernetes-{channel}").glob(f"kubernetes-{channel}-eks-*.yaml"):
+        number = manifest.stem.rsplit("-", 1)[1]
+        if number.isdigit() and (mirror_root / ".stamps" / f"{manifest.stem}.json").exists():
+            numbers.append(int(number))
+    return sorted(numbers)
+
+
+def publish_channel(mirror_root: Path, channel: str) -> str:
+    """Write releasechannels/<channel>.yaml with the newest release present (atomically: it may be served);
+    remove it when the mirror holds no release of the channel. Returns what was done."""
+    path = mirror_root / "releasechannels" / f"{channel}.yaml"
+    numbers = releases_present(mirror_root, channel)
+    if not numbers:
+        path.unlink(missing_ok=True)
+        return f"channel {channel}: no release in the mirror, {path.relative_to(mirror_root)} removed"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = RELEASE_CHANNEL.format(channel=channel, latest=numbers[-1])
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return f"channel {channel}: {path.relative_to(mirror_root)} latestRelease {numbers[-1]} (releases {numbers})"
+
+
 def builder_key() -> str:
     h = hashlib.sha256()
     for f in sorted([HERE / "build_mirror.py", HERE / "substitutions.yml", REPO / "tools/lab/oci.py"]):
@@ -512,8 +560,8 @@ def main() -> int:
         return True
 
     # A current release needs no lock: its stamp is written last, once everything is in place, so a release
-    # already built is served at once while another one builds.
-    if current():
+    # already built is served at once while another one builds. (Its channel file is written under the lock.)
+    if current() and (mirror_root / "releasechannels" / f"{plan.channel}.yaml").exists():
         print(mirror_root)
         return 0
     # One builder at a time per mirror (make mirror and a Molecule create may start together; releases share
@@ -522,6 +570,7 @@ def main() -> int:
     lock = open(mirror_root / ".lock", "w")  # noqa: SIM115
     fcntl.flock(lock, fcntl.LOCK_EX)
     if current():
+        log(publish_channel(mirror_root, plan.channel))
         print(mirror_root)
         return 0
     plan.resolve(ModuleProxy(root / "src" / "probe"))
@@ -531,8 +580,10 @@ def main() -> int:
     b = Builder(plan, root)
     kube, etcd, coredns, cni, metrics_server = b.kubernetes(), b.etcd(), b.coredns(), b.cni(), b.metrics_server()
     rel_root = mirror_root / f"kubernetes-{plan.channel}" / "releases" / str(plan.number)
-    # The stamp goes first: a build stopped half-way must not leave a half-laid release that looks current.
+    # the release is not in the mirror while it is laid out again: its stamp goes first, and the channel
+    # stops naming it until it is back
     stamp.unlink(missing_ok=True)
+    publish_channel(mirror_root, plan.channel)
     shutil.rmtree(rel_root, ignore_errors=True)
     mirror = Mirror(plan, mirror_root)
     mirror.lay_out(kube, etcd, coredns, cni, metrics_server)
@@ -542,6 +593,7 @@ def main() -> int:
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps({"builder": key, "built": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                                  "versions": plan.versions, "named": plan.named, "substitutions": plan.notes}, indent=1))
+    log(publish_channel(mirror_root, plan.channel))
     for name, took, size in b.stats:
         log(f"  {name:<32} {took:6.0f}s {size / 1e6:8.1f} MB")
     log(f"{plan.name}: manifest {manifest.relative_to(mirror_root)}, {written / 1e6:.1f} MB of artifacts, "

@@ -87,3 +87,13 @@ def test_errors_are_lookup_errors(artifact, fixture_path, terms, options, messag
 def test_option_validation(artifact, fixture_path):
     with pytest.raises(AnsibleError, match=r'Invalid value "s390x" for configuration option .*arch.*amd64, arm64'):
         artifact.run(["bin/linux/amd64/kubelet"], variables={}, manifest=str(fixture_path(R120)), arch="s390x")
+
+
+def test_release_may_be_a_channel(artifact, http_server, fixture_path, published_channel):
+    """release=1-20: the channel's latest release, read from its ReleaseChannel on the site (or mirror)."""
+    http_server.serve("/releasechannels/1-20.yaml", published_channel("1-20", 1))
+    http_server.serve("/kubernetes-1-20/kubernetes-1-20-eks-1.yaml", fixture_path(R120).read_bytes())
+    [entry] = artifact.run(["bin/linux/amd64/kubelet"], variables={}, release="1-20", base_url=http_server.base, allow_http=True)
+    # base_url only says where the channel and manifest are; artifact URLs stay as the manifest has them
+    assert entry["url"] == "https://distro.eks.amazonaws.com/kubernetes-1-20/releases/1/artifacts/kubernetes/v1.20.4/bin/linux/amd64/kubelet"
+    assert http_server.hits == ["/releasechannels/1-20.yaml", "/kubernetes-1-20/kubernetes-1-20-eks-1.yaml"]

@@ -63,9 +63,18 @@ def test_manifest_location(options, location, release):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({}, r"^neither release nor manifest is set; expected a release id such as 1-24-9 or a manifest URL or path$"),
-        ({"release": "latest"}, r"^release 'latest' is not an EKS-D release id"),
-        ({"release": "1-24", "manifest": "m.yaml"}, r"^release '1-24' is not an EKS-D release id"),
+        (
+            {},
+            r"^neither release nor manifest is set; expected a release id such as 1-24-9, a channel such as 1-36, "
+            r"or a manifest URL or path$",
+        ),
+        ({"release": "latest"}, r"^release 'latest' is not an EKS-D release id or channel; expected a release such as"),
+        ({"release": "1-24-x", "manifest": "m.yaml"}, r"^release '1-24-x' is not an EKS-D release id or channel"),
+        (
+            {"release": "1-36", "base_url": "https://copy.example.com/"},
+            r"^release '1-36' is channel 1-36, whose latest release is read from "
+            r"https://copy.example.com/releasechannels/1-36.yaml; expected a release id here$",
+        ),
     ],
 )
 def test_manifest_location_errors(options, message):

@@ -92,7 +92,11 @@ def test_http_with_cache(http_server, fixture_path, tmp_path):
         ({}, r"^one of the following is required: release, manifest$"),
         ({"release": "1-20-1", "arch": "s390x"}, r"^value of arch must be one of: amd64, arm64, got: s390x$"),
         ({"release": "1-20-1", "os": "plan9"}, r"^value of os must be one of: linux, windows, darwin, got: plan9$"),
-        ({"release": "1.20"}, r"^release '1.20' is not an EKS-D release id; expected <major>-<minor>-<number>"),
+        ({"release": "1.20.x"}, r"^release '1.20.x' is not an EKS-D release id or channel; expected a release such as 1-24-9"),
+        ({"release": "1.20", "base_url": "http://127.0.0.1:9"},
+         r"^release channel URL http://127.0.0.1:9/releasechannels/1-20.yaml uses plain http"),
+        ({"release": "1-20", "manifest": "@kubernetes-1-19-eks-4"},
+         r"is release kubernetes-1-19-eks-4 \(channel 1-19\); expected a release of the requested channel 1-20$"),
         ({"manifest": "/nonexistent/m.yaml"}, r"^manifest file /nonexistent/m.yaml does not exist"),
         ({"release": "1-20-1", "base_url": "http://127.0.0.1:9"}, r"^manifest URL http://127.0.0.1:9/\S+ uses plain http"),
         ({"release": "1-20-1", "artifact_mirror": "http://10.0.0.1:8080/eksd"}, r"^artifact_mirror http://10.0.0.1:8080/eksd uses plain http"),
@@ -107,8 +111,8 @@ def test_http_with_cache(http_server, fixture_path, tmp_path):
 def test_failures(fixture_path, load_doc, dump_manifest, args, message):
     """Every ManifestError comes back as fail_json(msg=...), never as a traceback."""
     manifest = args.get("manifest", "")
-    if manifest == "@kubernetes-1-20-eks-1":
-        args = dict(args, manifest=str(fixture_path("kubernetes-1-20-eks-1")))
+    if manifest in ("@kubernetes-1-20-eks-1", "@kubernetes-1-19-eks-4"):
+        args = dict(args, manifest=str(fixture_path(manifest[1:])))
     elif manifest == "@stripped":
         doc = load_doc("kubernetes-1-20-eks-1")
         for component in doc["status"]["components"]:
