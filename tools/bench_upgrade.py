@@ -76,7 +76,8 @@ def first_worker() -> str:
     """The container of the inventory's first worker (the probe runs there)."""
     workers = yaml.safe_load(INVENTORY.read_text())["all"]["children"]["k8s_cluster"]["children"]["workers"]["hosts"]
     name = sorted(workers)[0]
-    return (workers[name] or {}).get("ansible_host", name)
+    hvars = workers[name] or {}
+    return hvars.get("lab_container") or hvars.get("ansible_host", name)
 
 
 def main() -> int:

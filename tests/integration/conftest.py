@@ -89,7 +89,7 @@ def lab(mirror_root: Path) -> dict:
     inventory = yaml.safe_load(Path(lab_env["EKSD_LAB_INVENTORY"]).read_text())
     groups = inventory["all"]["children"]["k8s_cluster"]["children"]
     hosts = {name: h for g in groups.values() for name, h in (g.get("hosts") or {}).items() if h}
-    nodes = [{"hostname": name, "container": h["ansible_host"], "ip": h["ip"]} for name, h in sorted(hosts.items())]
+    nodes = [{"hostname": name, "container": h.get("lab_container") or h["ansible_host"], "ip": h["ip"]} for name, h in sorted(hosts.items())]
     yield {"nodes": nodes, "mirror_url": lab_env["EKSD_ARTIFACT_MIRROR"], "registry": lab_env["EKSD_IMAGE_MIRROR"],
            "inventory": lab_env["EKSD_LAB_INVENTORY"]}
     if os.environ.get("EKSD_KEEP_LAB") != "1":

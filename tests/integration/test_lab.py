@@ -47,7 +47,7 @@ def test_a_corrupted_artifact_in_the_mirror_fails_get_url_checksum(lab, manifest
     assert hashlib.sha512(bytes(data)).hexdigest() != asset["archive"]["sha512"]
     node = lab["nodes"][0]
     try:
-        proc = run(["ansible", "all", "-i", f"{node['container']},", "-c", "containers.podman.podman", "-m",
+        proc = run(["ansible", node["hostname"], "-i", lab["inventory"], "-m",
                     "ansible.builtin.get_url", "-a",
                     f"url={lab['mirror_url']}/corrupted-for-test/kube-scheduler dest=/tmp/kube-scheduler "
                     f"checksum=sha512:{asset['archive']['sha512']}"], check=False)

@@ -20,11 +20,12 @@ set -euo pipefail
 
 [[ $(id -u) -eq 0 ]] || { echo "build-image.sh: run as root" >&2; exit 1; }
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${EKSD_CACHE:-${HOME:-/root}/.cache/eksd}
 LABCACHE=$CACHE/lab
 IMAGE=${EKSD_LAB_IMAGE:-localhost/eksd-lab-node}
 SUITE=${EKSD_LAB_SUITE:-bookworm}
-INCLUDE=systemd,systemd-sysv,dbus,python3,sudo,iproute2,procps,iptables,ca-certificates,curl,kmod,iputils-ping
+INCLUDE=systemd,systemd-sysv,dbus,python3,sudo,iproute2,procps,iptables,ca-certificates,curl,kmod,iputils-ping,openssh-server
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
@@ -71,7 +72,7 @@ mapfile -t APT_FILES < <(apt_files; signed_by_files)
 # --- cache key --------------------------------------------------------------------------------------
 KEY=$( {
     echo "suite=$SUITE include=$INCLUDE mirror=$MIRROR"
-    sha256sum "${BASH_SOURCE[0]}"  | cut -d' ' -f1
+    sha256sum "${BASH_SOURCE[0]}" "$HERE/node-cgroups.sh" | cut -d' ' -f1
     for f in "${APT_FILES[@]}"; do echo "$f"; sha256sum "$f" | cut -d' ' -f1; done
 } | sha256sum | cut -c1-12 )
 REF=$IMAGE:$KEY
@@ -234,6 +235,50 @@ UNIT
     mkdir -p "$ROOTFS/etc/systemd/system/sysinit.target.wants"
     ln -sfn /etc/systemd/system/eksd-lab-modules.service \
         "$ROOTFS/etc/systemd/system/sysinit.target.wants/eksd-lab-modules.service"
+
+    # Reboots: the nested cgroup view (node-cgroups.sh) is made again at every boot, before any service
+    # (containerd, etcd, the kubelet ...) starts, so that a restarted node comes back like a machine.
+    install -m 0755 "$HERE/node-cgroups.sh" "$ROOTFS/usr/local/sbin/eksd-lab-cgroups"
+    cat > "$ROOTFS/etc/systemd/system/eksd-lab-cgroups.service" <<'UNIT'
+[Unit]
+Description=Lab: show the node's own cgroups at the root of each cgroup v1 hierarchy
+DefaultDependencies=no
+Before=sysinit.target containerd.service kubelet.service etcd.service
+ConditionVirtualization=container
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh /usr/local/sbin/eksd-lab-cgroups
+RemainAfterExit=yes
+
+[Install]
+WantedBy=sysinit.target
+UNIT
+    ln -sfn /etc/systemd/system/eksd-lab-cgroups.service \
+        "$ROOTFS/etc/systemd/system/sysinit.target.wants/eksd-lab-cgroups.service"
+
+    # SSH, as on a real host: root logs in with a key (tools/lab/lab-up.sh installs the lab's public key).
+    # No host keys in the image: each node makes its own at first boot (they survive restarts, not re-creation).
+    rm -f "$ROOTFS"/etc/ssh/ssh_host_*
+    cat > "$ROOTFS/etc/systemd/system/eksd-lab-ssh-keys.service" <<'UNIT'
+[Unit]
+Description=Lab: generate this node's SSH host keys
+Before=ssh.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    mkdir -p "$ROOTFS/etc/systemd/system/multi-user.target.wants" "$ROOTFS/etc/systemd/system/ssh.service.wants"
+    ln -sfn /etc/systemd/system/eksd-lab-ssh-keys.service \
+        "$ROOTFS/etc/systemd/system/ssh.service.wants/eksd-lab-ssh-keys.service"
+    printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUseDNS no\nMaxStartups 100:30:200\n' \
+        > "$ROOTFS/etc/ssh/sshd_config.d/lab.conf"
+    ln -sfn /lib/systemd/system/ssh.service "$ROOTFS/etc/systemd/system/multi-user.target.wants/ssh.service"
 
     # Smaller image: no apt lists or caches (nodes run apt-get update themselves).
     rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/var/cache/apt/archives/*.deb \

@@ -3,7 +3,7 @@
 #
 #   tools/lab/lab-down.sh
 #
-# Keeps the caches: the node image and its rootfs tarball, $MIRROR_DIR, the registry's storage.
+# Keeps the caches and the lab's SSH key pair: the node image and its rootfs tarball, $MIRROR_DIR, the registry's storage.
 # Nodes get 2 s to shut down, then are killed (they are disposable).
 # Idempotent: with nothing up it does nothing. Restores the kernel settings lab-up recorded (LAB_SYSCTLS) to what they were before
 # the first lab-up if no podman container is left running.
@@ -44,7 +44,7 @@ if [[ -s $RUN/sysctl.orig ]] && [[ -z $(podman ps -q --filter label=eksd-lab.nod
     rm -f "$RUN/sysctl.orig"
 fi
 
-rm -f "$LABCACHE/hosts.yml" "$LABCACHE/lab.env"
+rm -f "$LABCACHE/hosts.yml" "$LABCACHE/lab.env" "$SSH_KNOWN_HOSTS"
 # The lab cluster's PKI and admin kubeconfig (tools/lab/lab.sh) belong to the hosts just removed.
 rm -rf "$LABCACHE/cluster" "$LABCACHE/manifests"
 [[ -d $RUN ]] && find "$RUN" -mindepth 1 -maxdepth 1 ! -name sysctl.orig -exec rm -rf {} +

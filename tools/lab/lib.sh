@@ -6,6 +6,10 @@ LAB_REPO=$(cd "$LAB_HERE/../.." && pwd)
 CACHE=${EKSD_CACHE:-${HOME:-/root}/.cache/eksd}
 LABCACHE=$CACHE/lab
 RUN=$LABCACHE/run
+# The lab's SSH key pair (made once by lab-up, kept) and the nodes' host keys (rewritten by every lab-up).
+SSH_DIR=$LABCACHE/ssh
+SSH_KEY=$SSH_DIR/id_ed25519
+SSH_KNOWN_HOSTS=$SSH_DIR/known_hosts
 NET=${EKSD_LAB_NETWORK:-eksd-lab}
 SUBNET=${EKSD_LAB_SUBNET:-10.89.64.0/24}
 PREFIX=${EKSD_LAB_PREFIX:-eksd-node}

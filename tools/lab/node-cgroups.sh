@@ -5,6 +5,8 @@
 # (which look from the root) see the same cgroups. Without it the kubelet fails with "root container
 # [kubepods] doesn't exist" and runc with "error mounting cgroup ... /sys/fs/kubepods.slice". A real
 # host needs nothing of the sort; the preflight role detects the situation and says so.
+# The image runs it at every boot (eksd-lab-cgroups.service, before containerd, etcd and the kubelet),
+# so that a restarted node comes back; once per boot (/run/eksd-cgroup-fixed).
 set -eu
 [ -e /run/eksd-cgroup-fixed ] && exit 0
 for mnt in $(grep ' - cgroup ' /proc/self/mountinfo | awk '{print $5}' | sort -u); do

@@ -56,7 +56,7 @@ WORKER = sorted((CLUSTER["workers"] or {}).get("hosts") or {})[0]  # node2
 
 
 def host(name: str):
-    return testinfra.get_host(f"podman://{HOSTVARS[name]['ansible_host']}")
+    return testinfra.get_host(f"podman://{HOSTVARS[name].get('lab_container') or HOSTVARS[name]['ansible_host']}")
 
 
 def inventory(path: Path, control_plane: list[str], etcd: list[str], workers: list[str]) -> Path:

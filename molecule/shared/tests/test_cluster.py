@@ -2,7 +2,7 @@
 
 Reads the lab inventory ($EKSD_INVENTORY, default $EKSD_CACHE/lab/hosts.yml) and the release
 manifest the cluster was built from ($EKSD_TEST_RELEASE, from the offline mirror), and reaches the
-hosts with testinfra's podman backend.
+hosts with testinfra's podman backend (the containers named lab_container in the inventory).
 """
 from __future__ import annotations
 
@@ -53,8 +53,15 @@ GROUPS = load_inventory()
 NODES = sorted(set(GROUPS.get("control_plane", {})) | set(GROUPS.get("workers", {})))
 
 
+def container(name: str) -> str:
+    """The lab node's podman container (the inventory's lab_container; Ansible itself reaches nodes over SSH)."""
+    hvars = GROUPS["all"][name]
+    return hvars.get("lab_container") or hvars.get("ansible_host", name)
+
+
 def host(name: str):
-    return testinfra.get_host(f"podman://{GROUPS['all'][name].get('ansible_host', name)}")
+    """Direct checks go through podman exec (fast, independent of SSH); Ansible runs use the inventory's connection."""
+    return testinfra.get_host(f"podman://{container(name)}")
 
 
 FIRST_CP = host(sorted(GROUPS["control_plane"])[0])
@@ -175,17 +182,17 @@ def busybox_image() -> str:
     return "public.ecr.aws/eks-distro/test/busybox:verify"
 
 
-@pytest.fixture(scope="module")
-def probes():
+def probe_manifest(namespace: str) -> str:
+    """A namespace with a DaemonSet (busybox httpd serving its pod's name on 8080, on every node) and a Service."""
     image = busybox_image()
-    manifest = f"""
+    return f"""
 apiVersion: v1
 kind: Namespace
-metadata: {{name: {NAMESPACE}}}
+metadata: {{name: {namespace}}}
 ---
 apiVersion: apps/v1
 kind: DaemonSet
-metadata: {{name: probe, namespace: {NAMESPACE}}}
+metadata: {{name: probe, namespace: {namespace}}}
 spec:
   selector: {{matchLabels: {{app: probe}}}}
   template:
@@ -201,28 +208,38 @@ spec:
 ---
 apiVersion: v1
 kind: Service
-metadata: {{name: probe, namespace: {NAMESPACE}}}
+metadata: {{name: probe, namespace: {namespace}}}
 spec:
   selector: {{app: probe}}
   ports: [{{port: 80, targetPort: 8080}}]
 """
+
+
+def deploy_probes(namespace: str) -> dict[str, dict]:
+    """The probe DaemonSet in a new namespace, running on every node: node name -> pod."""
     # a namespace left by an interrupted run must be gone before it can be created again
-    kubectl(f"delete namespace {NAMESPACE} --ignore-not-found --wait=true --timeout=180s")
-    kubectl("apply -f -", stdin=manifest)
+    kubectl(f"delete namespace {namespace} --ignore-not-found --wait=true --timeout=180s")
+    kubectl("apply -f -", stdin=probe_manifest(namespace))
     deadline = time.monotonic() + 180
     while True:
-        pods = json.loads(kubectl(f"-n {NAMESPACE} get pods -o json").stdout)["items"]
+        pods = json.loads(kubectl(f"-n {namespace} get pods -o json").stdout)["items"]
         ready = [p for p in pods if p["status"].get("phase") == "Running" and p["status"].get("podIP")]
         if len(ready) == len(NODES) and len(pods) == len(NODES):
             break
         assert time.monotonic() < deadline, f"probe pods not running: {[p['status'] for p in pods]}"
         time.sleep(3)
-    yield {p["spec"]["nodeName"]: p for p in ready}
+    return {p["spec"]["nodeName"]: p for p in ready}
+
+
+@pytest.fixture(scope="module")
+def probes():
+    yield deploy_probes(NAMESPACE)
     kubectl(f"delete namespace {NAMESPACE} --wait=true --timeout=180s", check=False)
 
 
 def pod_exec(pod: dict, command: str):
-    return kubectl(f"-n {NAMESPACE} exec {pod['metadata']['name']} -- /bin/busybox sh -c {shlex.quote(command)}", check=False)
+    namespace = pod["metadata"]["namespace"]
+    return kubectl(f"-n {namespace} exec {pod['metadata']['name']} -- /bin/busybox sh -c {shlex.quote(command)}", check=False)
 
 
 def test_a_pod_runs_on_every_node(probes):

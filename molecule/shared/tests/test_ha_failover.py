@@ -11,7 +11,7 @@ import time
 
 import pytest
 import yaml
-from test_cluster import GROUPS, KUBECTL, host
+from test_cluster import GROUPS, KUBECTL, container, host
 
 CONTROL_PLANES = sorted(GROUPS.get("control_plane", {}))
 WORKERS = sorted(GROUPS.get("workers", {}))
@@ -33,16 +33,12 @@ pytestmark = [
 ]
 
 
-def container(name: str) -> str:
-    return GROUPS["all"][name].get("ansible_host", name)
-
-
 def podman(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["podman", *args], check=True, capture_output=True, text=True)
 
 
 def restart_lab_node(name: str) -> None:
-    """Start a stopped lab node as tools/lab/lab-up.sh does: systemd up, then the node's cgroup view (node-cgroups.sh)."""
+    """Start a stopped lab node and wait for systemd (the image's eksd-lab-cgroups.service redoes the cgroup view at boot)."""
     podman("start", container(name))
     deadline = time.monotonic() + 120
     while True:
@@ -52,8 +48,6 @@ def restart_lab_node(name: str) -> None:
             break
         assert time.monotonic() < deadline, f"{name} did not boot: {state}"
         time.sleep(1)
-    # the script lab-up copied in; it bind-mounts the cgroup hierarchies again after a boot
-    podman("exec", container(name), "sh", "/usr/local/sbin/eksd-lab-cgroups")
 
 
 def test_the_api_answers_with_a_control_plane_down_and_the_node_comes_back():
