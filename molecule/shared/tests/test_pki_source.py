@@ -49,7 +49,7 @@ PROBE = "eksd-pki-probe"
 HOST_SECRETS = r"""
 for f in $(find /etc/kubernetes /var/lib/kubelet/pki -name '*.key' 2>/dev/null) /etc/kubernetes/*.conf \
          /etc/kubernetes/encryption-config.yaml; do
-  [ -f "$f" ] && echo "$f $(base64 -w0 "$f")"
+  if [ -f "$f" ]; then echo "$f $(base64 -w0 "$f")"; fi
 done
 """
 
