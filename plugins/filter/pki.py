@@ -1,0 +1,86 @@
+# Copyright (c) eksd.distro contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters for adopting a cluster's PKI into the controller's PKI directory (pki role, tasks_from: adopt).
+
+They run on the controller: the paths they test are in the controller's PKI directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+
+import yaml
+from ansible.errors import AnsibleFilterError
+
+
+def _files(item: dict) -> list[str]:
+    """The PKI directory files one cluster file stands for: a kubeconfig carries a certificate and its key."""
+    dest = item["dest"]
+    return [dest + ".crt", dest + ".key"] if item.get("kubeconfig") else [dest]
+
+
+def pki_existing(names, pki_dir):
+    """The names (paths relative to pki_dir) that are files in pki_dir."""
+    return [name for name in names if os.path.isfile(os.path.join(pki_dir, name))]
+
+
+def pki_keyless(names, pki_dir):
+    """The certificates or public keys (ca.crt, sa.pub, ...) in pki_dir whose private key (.key) is not there."""
+    keyless = []
+    for name in pki_existing(names, pki_dir):
+        stem, _ext = os.path.splitext(name)
+        if not os.path.isfile(os.path.join(pki_dir, stem + ".key")):
+            keyless.append(name)
+    return keyless
+
+
+def pki_adoptable(items, pki_dir):
+    """The cluster files ({src, dest, kubeconfig}) that stand for at least one file pki_dir lacks."""
+    items = list(items or [])
+    if not all(isinstance(i, dict) and "dest" in i for i in items):
+        raise AnsibleFilterError("pki_adoptable: the input must be a list of dicts with src and dest")
+    return [i for i in items if any(not os.path.isfile(os.path.join(pki_dir, f)) for f in _files(i))]
+
+
+def _decode(text: str, what: str) -> str:
+    try:
+        return base64.b64decode(text, validate=True).decode("ascii")
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise AnsibleFilterError(f"pki_adopted_files: {what} is not base64-encoded PEM") from exc
+
+
+def pki_adopted_files(results):
+    """Slurp results (item: {src, dest, kubeconfig}) -> [{dest, content, mode}] to write into pki_dir.
+
+    A kubeconfig gives its user's client certificate and key (<dest>.crt, <dest>.key), each ending in a
+    newline like the files the pki role writes. Error messages name the file, never its content.
+    """
+    files = []
+    for result in results or []:
+        if not isinstance(result, dict) or "content" not in result or "item" not in result:
+            continue  # skipped
+        item = result["item"]
+        text = _decode(result["content"], item["src"])
+        if item.get("kubeconfig"):
+            try:
+                users = (yaml.safe_load(text) or {}).get("users") or []
+                user = users[0]["user"]
+                pems = {".crt": user["client-certificate-data"], ".key": user["client-key-data"]}
+            except (yaml.YAMLError, AttributeError, IndexError, KeyError, TypeError) as exc:
+                raise AnsibleFilterError(
+                    f"pki_adopted_files: {item['src']} has no user with client-certificate-data and client-key-data") from exc
+            for ext, data in pems.items():
+                pem = _decode(data, f"{item['src']} client-{'certificate' if ext == '.crt' else 'key'}-data")
+                files.append({"dest": item["dest"] + ext, "content": pem if pem.endswith("\n") else pem + "\n",
+                              "mode": "0600" if ext == ".key" else "0644"})
+        else:
+            files.append({"dest": item["dest"], "content": text, "mode": "0600" if item["dest"].endswith(".key") else "0644"})
+    return files
+
+
+class FilterModule:
+    def filters(self):
+        return {"pki_existing": pki_existing, "pki_keyless": pki_keyless, "pki_adoptable": pki_adoptable, "pki_adopted_files": pki_adopted_files}
