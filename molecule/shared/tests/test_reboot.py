@@ -82,7 +82,7 @@ def not_back(t0: float, restarted: list[str], secret_value: str) -> list[str]:
             problems.append(f"node {name}: Ready={ready.get('status')} (heartbeat {ready.get('lastHeartbeatTime')})")
     if problems:
         return problems
-    system, _ = pods_back("kube-system", t0, restarted)
+    system = pods_back("kube-system", t0, restarted)[0]
     probe, probes = pods_back(NAMESPACE, t0, restarted)
     problems = system + probe + [f"no probe pod on {n}" for n in NODES if n not in probes]
     if problems:
