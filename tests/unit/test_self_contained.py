@@ -57,7 +57,7 @@ def outside_references(path: Path) -> list:
 def test_scanner_finds_a_climbing_reference(tmp_path):
     probe = REPO / "tests" / "unit" / "_probe_outside.py"
     try:
-        probe.write_text('FIXTURES = "../../../shared/fixtures/eksd"\nX = REPO.parent / "shared"\n')
+        probe.write_text('FIXTURES = "../../../beside/fixtures"\nX = REPO.parent / "beside"\n')
         assert len(outside_references(probe)) == 2
     finally:
         probe.unlink()
