@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,15 +20,11 @@ import pytest
 from cryptography import x509
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "tests"))
+import lab_runs  # noqa: E402
+from lab_runs import PKI_DIR, key_material, leaks  # noqa: E402
 from test_cluster import ETCDCTL, GROUPS, NODES, host, kubectl  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[3]
-CACHE = Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
-INVENTORY = Path(os.environ.get("EKSD_INVENTORY", CACHE / "lab" / "hosts.yml"))
 RELEASE = os.environ.get("EKSD_TEST_RELEASE", "1-24-9")
-PKI_DIR = Path(os.environ.get("EKSD_PKI_DIR", CACHE / "lab" / "cluster" / "pki"))
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 CONTROL_PLANES = sorted(GROUPS["control_plane"])
 ETCD_MEMBERS = sorted(GROUPS["etcd"])
 CA_FILES = {"ca.crt", "front-proxy-ca.crt", "etcd/ca.crt"}
@@ -49,14 +44,8 @@ done
 
 
 def playbook(name: str, *args: str):
-    """Run an entry playbook on the lab; returns the process and {host: (changed, unreachable, failed)}."""
-    # molecule forces colour; the recap and the report are parsed (JSON results: one list item a line)
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-    proc = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), name, "-e", f"eksd_pki_dir={PKI_DIR}", *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    output = ANSI.sub("", proc.stdout + proc.stderr)  # failures go to stderr where display_failed_stderr is set (molecule)
-    recap = {h: (int(c), int(u), int(f)) for h, _ok, c, u, f in RECAP.findall(output)}
-    return proc, output, recap
+    """Run an entry playbook on the lab (JSON results: cert_report's lines are parsed one item a line)."""
+    return lab_runs.playbook(name, *args, json_results=True)
 
 
 REPORT_LINE = re.compile(r'"(/\S+(?: \([^)]*\))?): expires ([0-9-]+ [0-9:]+) UTC, (-?\d+) days left')
@@ -145,7 +134,7 @@ def etcd_members_healthy() -> list[str]:
 def before() -> dict:
     """What the converged cluster runs with, before any maintenance."""
     return {"deployed": deployed(), "served": served(), "controller": controller(),
-            "sa": ((PKI_DIR / "sa.key").read_bytes(), (PKI_DIR / "sa.pub").read_bytes())}
+            "sa": ((PKI_DIR / "sa.key").read_bytes(), (PKI_DIR / "sa.pub").read_bytes()), "secrets": key_material()}
 
 
 # --- certificates ------------------------------------------------------------------------------------------------
@@ -178,8 +167,10 @@ def test_renewal_with_a_bad_number_of_days_is_refused_before_any_change(bad):
 
 def test_renewing_every_certificate_replaces_them_everywhere_and_keeps_the_cas(before):
     # a short lifetime, so that the next test finds them all within its horizon
-    proc, output, recap = playbook("renew_certs.yml", "-e", "pki_cert_valid_days=10")
+    # with -vvv: what it reads and writes is key material, none of which may be printed
+    proc, output, recap = playbook("renew_certs.yml", "-vvv", "-e", "pki_cert_valid_days=10")
     assert proc.returncode == 0, output[-6000:] + proc.stderr[-2000:]
+    assert leaks(output, before["secrets"] | key_material()) == []
     assert all(r[1:] == (0, 0) for r in recap.values()), recap
     wait_until_healthy()
     assert etcd_members_healthy() == ETCD_MEMBERS
