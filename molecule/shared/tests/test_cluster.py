@@ -122,6 +122,20 @@ def test_versions_match_the_release(release):
         assert node["status"]["nodeInfo"]["kubeProxyVersion"] in (version, "")
 
 
+def test_the_cluster_lists_the_release_it_runs(release):
+    """`kubectl get releases` shows the installed EKS-D release, and only that one of ours."""
+    major, minor, number = RELEASE.split("-")
+    items = json.loads(kubectl("get releases.distro.eks.amazonaws.com -A -o json").stdout)["items"]
+    ours = [i for i in items if i["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by") == "eksd.distro"]
+    assert [i["metadata"]["name"] for i in ours] == [f"kubernetes-{major}-{minor}-eks-{number}"]
+    (obj,) = ours
+    assert (obj["spec"]["channel"], obj["spec"]["number"]) == (f"{major}-{minor}", int(number))
+    applied = {c["name"]: c for c in obj["status"]["components"]}
+    assert applied == release, "the Release object differs from the release manifest the cluster was built from"
+    table = kubectl(f"-n {obj['metadata']['namespace']} get releases").stdout
+    assert f"kubernetes-{major}-{minor}-eks-{number}" in table and obj["status"]["date"] in table
+
+
 def test_metrics_server_serves_node_metrics_only_when_enabled(release):
     deployments = json.loads(kubectl("-n kube-system get deployments -o json").stdout)["items"]
     found = [d for d in deployments if d["metadata"]["name"] == "metrics-server"]
