@@ -4,7 +4,7 @@
 Builds kube-bench (KUBE_BENCH_VERSION, the one place it is pinned) from its Go module through the Go
 module proxy, once per version, into $EKSD_CACHE/kube-bench/<version>/ (bin/kube-bench and the
 module's cfg/). Every run writes a cfg/ whose config.yaml names the collection's real paths (systemd
-units instead of static pod manifests, /etc/etcd/etcd.conf.yml, /var/lib/etcd, the kubeconfigs under
+units instead of static pod manifests, etcd's unit, /var/lib/etcd, the kubeconfigs under
 /etc/kubernetes), copies binary and cfg onto each lab node (`podman cp` into the inventory's
 lab_container) and runs it there with the benchmark of the node's Kubernetes minor:
 
@@ -65,9 +65,10 @@ PATHS = {
                                       "defaultconf": UNIT.format("kube-controller-manager"),
                                       "kubeconfig": ["/etc/kubernetes/controller-manager.conf"],
                                       "defaultkubeconfig": "/etc/kubernetes/controller-manager.conf"},
-    ("master", "etcd"): {"confs": ["/etc/etcd/etcd.conf.yml"], "defaultconf": "/etc/etcd/etcd.conf.yml",
+    # etcd's settings are flags in its unit (no configuration file)
+    ("master", "etcd"): {"confs": [UNIT.format("etcd")], "defaultconf": UNIT.format("etcd"),
                          "datadirs": ["/var/lib/etcd"], "defaultdatadir": "/var/lib/etcd"},
-    ("etcd", "etcd"): {"confs": ["/etc/etcd/etcd.conf.yml"], "defaultconf": "/etc/etcd/etcd.conf.yml",
+    ("etcd", "etcd"): {"confs": [UNIT.format("etcd")], "defaultconf": UNIT.format("etcd"),
                        "datadirs": ["/var/lib/etcd"], "defaultdatadir": "/var/lib/etcd"},
     ("node", "kubelet"): {"svc": [UNIT.format("kubelet")], "defaultsvc": UNIT.format("kubelet"),
                           "kubeconfig": ["/etc/kubernetes/kubelet.conf"],
