@@ -4,6 +4,7 @@
 #   make mirror RELEASE=...   build or reuse the offline EKS-D mirror; last line: its root directory
 #   make lab-up NODES=...     bring up the lab hosts, the mirror server and the registry
 #   make lab-down             remove the lab (caches are kept)
+#   make cis                  kube-bench (CIS Kubernetes Benchmark) on every lab node; non-zero on a scored FAIL
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -20,10 +21,10 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-day2 test mirror lab-up lab-down lab bench bench-upgrade build
+.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-day2 test mirror lab-up lab-down lab bench bench-upgrade build cis
 
 help:
-	@sed -n '1,7p' Makefile
+	@sed -n '1,8p' Makefile
 
 venv: $(BIN)/.installed
 $(BIN)/.installed: requirements.txt
@@ -107,3 +108,9 @@ lab-down:
 
 lab: venv
 	bash tools/lab/lab.sh $(RELEASE)
+
+# CIS Kubernetes Benchmark: kube-bench (built once per version into $(EKSD_CACHE)/kube-bench) on every node
+# of the current lab; prints pass/fail/warn per node and exits non-zero on any scored FAIL
+# (results in $(EKSD_CACHE)/cis/). WARNINGS=1 lists every WARN too.
+cis: venv
+	$(BIN)/python tools/cis/kube_bench.py $(if $(WARNINGS),--warnings)
