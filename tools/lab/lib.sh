@@ -34,7 +34,9 @@ subnet_addr() {
 }
 GATEWAY=$(subnet_addr 1)
 # Machine-wide settings that lab nodes (netavark, kubelets) change; lab-down puts them back.
-LAB_SYSCTLS="net/ipv4/ip_forward vm/overcommit_memory kernel/panic kernel/panic_on_oops fs/inotify/max_user_instances"
+# (the kernel parameters are those every kubelet sets, or with protectKernelDefaults node_prep: they are global)
+LAB_SYSCTLS="net/ipv4/ip_forward vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys
+  kernel/keys/root_maxbytes fs/inotify/max_user_instances"
 LAB_INOTIFY_INSTANCES=1024
 node_ip() { subnet_addr $((10 + $1)); }
 
