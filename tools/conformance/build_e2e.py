@@ -200,7 +200,7 @@ def build(release: str, force: bool = False) -> Path:
     times = {}
     t0 = time.monotonic()
     log(f"{plan.name}: go test -c k8s.io/kubernetes/test/e2e @ {version} (toolchain {toolchain}) ...")
-    bm.run(nice + ["go", "test", "-c", "-trimpath", "-ldflags", ldflags, "-o", str(tmp / "e2e.test"),
+    bm.run(nice + ["go", "test", "-c", "-vet=off", "-trimpath", "-ldflags", ldflags, "-o", str(tmp / "e2e.test"),
                    "k8s.io/kubernetes/test/e2e"], cwd=wdir, env=env)
     times["e2e.test"] = round(time.monotonic() - t0)
     log(f"e2e.test built in {times['e2e.test']}s")
@@ -221,6 +221,10 @@ def build(release: str, force: bool = False) -> Path:
     conf = yaml.safe_load((moddir / "test/conformance/testdata/conformance.yaml").read_text()) or []
     files = conformance_files(conf)
     used = images_referenced({f: (moddir / f).read_text() for f in sorted(files) if (moddir / f).exists()}, names)
+    # helpers of the same packages (dns_common.go, ...) pick images for the tests too: a wider net
+    helpers = {str(p.relative_to(moddir)): p.read_text() for d in sorted({str(Path(f).parent) for f in files})
+               for p in sorted((moddir / d).glob("*.go")) if not p.name.endswith("_test.go")}
+    used_pkgs = images_referenced(helpers, names)
 
     dry = dry_run_count(tmp / "e2e.test", gmod)
     out = {
@@ -235,8 +239,11 @@ def build(release: str, force: bool = False) -> Path:
         "files": {n: {"sha256": bm.sha(tmp / n, "sha256"), "bytes": (tmp / n).stat().st_size} for n in ("e2e.test", "ginkgo")},
         "conformance_tests": {"conformance.yaml": len(conf), "dry_run": dry},
         "images": images,
+        # named in the files that hold [Conformance] tests (conformance.yaml's "file"), with those files
         "conformance_images": {k: images.get(k) for k in used},
         "conformance_image_files": used,
+        # named anywhere in those files' packages (includes non-conformance tests of the same packages)
+        "conformance_package_images": {k: images.get(k) for k in used_pkgs},
     }
     (tmp / RECORD).write_text(json.dumps(out, indent=1) + "\n")
     shutil.rmtree(dest, ignore_errors=True)
