@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -157,6 +158,14 @@ def images_referenced(sources: dict[str, str], names: list[str]) -> dict[str, li
 # Building
 # ---------------------------------------------------------------------------------------------
 
+def plan_inputs_key() -> str:
+    """Hash of what decides a release's Kubernetes version besides the proxy: releases.json, substitutions.yml."""
+    h = hashlib.sha256()
+    for f in (bm.CATALOG, bm.HERE / "substitutions.yml"):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def conformance_root() -> Path:
     return bm.cache_root() / "conformance"
 
@@ -166,15 +175,35 @@ def build(release: str, force: bool = False) -> Path:
     plan = bm.Plan(release)
     root = conformance_root()
     root.mkdir(parents=True, exist_ok=True)
-    lock = open(root / ".lock", "w")  # noqa: SIM115  (one builder at a time; the lock goes with the process)
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    # which Kubernetes version a release builds, remembered per release while releases.json and
+    # substitutions.yml are unchanged, so that a built release returns without asking the proxy again
+    resolved = root / "releases" / f"{plan.name}.json"
+    inputs = plan_inputs_key()
+    known = json.loads(resolved.read_text()) if resolved.exists() else {}
+    if not force and known.get("inputs") == inputs and (root / known["version"] / RECORD).exists():
+        log(f"{plan.name}: Kubernetes {known['version']} conformance binaries cached")
+        return root / known["version"]
+    plan.named = {"kubernetes": plan.named["kubernetes"]}  # only Kubernetes matters here: probe nothing else
     plan.resolve(bm.ModuleProxy(bm.cache_root() / "src" / "probe"))
     version = plan.versions["kubernetes"]
     dest = root / version
     record = dest / RECORD
-    if record.exists() and not force:
-        info = json.loads(record.read_text())
-        log(f"{plan.name}: Kubernetes {version} conformance binaries cached (built {info['built']})")
+    resolved.parent.mkdir(exist_ok=True)
+    resolved.write_text(json.dumps({"inputs": inputs, "version": version, "substitutions": plan.notes}, indent=1) + "\n")
+
+    def cached() -> bool:
+        if force or not record.exists():
+            return False
+        log(f"{plan.name}: Kubernetes {version} conformance binaries cached (built {json.loads(record.read_text())['built']})")
+        return True
+
+    # A built version needs no lock: its directory appears whole (renamed into place), so it is served at once
+    # while another version builds. One builder at a time otherwise; the lock goes with the process.
+    if cached():
+        return dest
+    lock = open(root / ".lock", "w")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if cached():
         return dest
     subs = [n for n in plan.notes if n.startswith("kubernetes:")]
     for note in subs:
