@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "tools" / "mirror"))
@@ -189,7 +191,9 @@ def build(release: str, force: bool = False) -> Path:
     dest = root / version
     record = dest / RECORD
     resolved.parent.mkdir(exist_ok=True)
-    resolved.write_text(json.dumps({"inputs": inputs, "version": version, "substitutions": plan.notes}, indent=1) + "\n")
+    tmp_resolved = resolved.with_name(f".{resolved.name}.{os.getpid()}")
+    tmp_resolved.write_text(json.dumps({"inputs": inputs, "version": version, "substitutions": plan.notes}, indent=1) + "\n")
+    os.replace(tmp_resolved, resolved)
 
     def cached() -> bool:
         if force or not record.exists():
@@ -246,7 +250,6 @@ def build(release: str, force: bool = False) -> Path:
     (tmp / "imagelist").unlink()
     names = image_ids((moddir / "test/utils/image/manifest.go").read_text())
     images = parse_imagelist(listing, names)
-    import yaml
     conf = yaml.safe_load((moddir / "test/conformance/testdata/conformance.yaml").read_text()) or []
     files = conformance_files(conf)
     used = images_referenced({f: (moddir / f).read_text() for f in sorted(files) if (moddir / f).exists()}, names)
