@@ -182,7 +182,7 @@ class ImageBuilder:
         name = f"{repo.rsplit('/', 1)[-1]}-{tag}"
         layout = self.out / name
         kind = KINDS[const]
-        entry = {"upstream": image, "kind": kind, "layout": str(layout)}
+        entry = {"upstream": image, "kind": kind, "layout": name}
         files, links = self.busybox_files()
         opts: dict = {}
         notes = []
@@ -225,7 +225,7 @@ class ImageBuilder:
         started = time.monotonic()
         for const, image in wanted(self.record).items():
             cached = self.index.get(const)
-            if cached and not self.force and Path(cached["layout"]).exists() and cached["upstream"] == image:
+            if cached and not self.force and (self.out / cached["layout"]).exists() and cached["upstream"] == image:
                 continue
             log(f"{const}: {image} ...")
             self.index[const] = self.make(const, image)
@@ -244,7 +244,7 @@ class ImageBuilder:
     def push(self, registry: str) -> Path:
         for const, entry in sorted(self.index.items()):
             _, repo, tag = split_image(entry["upstream"])
-            img = oci.read_layout(entry["layout"], tag)
+            img = oci.read_layout(str(self.out / entry["layout"]), tag)
             digest = img.push(registry, repo, tag)
             entry.setdefault("pushed", {})[registry] = f"{registry}/{repo}:{tag}@{digest}"
             log(f"{const}: pushed {registry}/{repo}:{tag} {digest}")
