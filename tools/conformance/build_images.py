@@ -49,6 +49,8 @@ import oci  # noqa: E402  (single-layer OCI images, registry API v2)
 bm = be.bm
 # registries of the suite that must stay as they are: the tests using them expect the pull to fail
 KEEP_REGISTRIES = ("invalidRegistry", "privateRegistry", "gcAuthenticatedRegistry")
+# bumped when an image's recipe changes: cached images of an older recipe are rebuilt
+RECIPE = 2
 # constant name in manifest.go -> kind of image built here
 KINDS = {
     "Agnhost": "agnhost", "AgnhostPrev": "agnhost", "BusyBox": "busybox", "NonRoot": "nonroot",
@@ -182,7 +184,7 @@ class ImageBuilder:
         name = f"{repo.rsplit('/', 1)[-1]}-{tag}"
         layout = self.out / name
         kind = KINDS[const]
-        entry = {"upstream": image, "kind": kind, "layout": name}
+        entry = {"upstream": image, "kind": kind, "layout": name, "recipe": RECIPE}
         files, links = self.busybox_files()
         opts: dict = {}
         notes = []
@@ -204,7 +206,7 @@ class ImageBuilder:
         elif kind == "httpd":
             docroot = "/usr/share/nginx/html" if "nginx" in repo else "/usr/local/apache2/htdocs"
             extra[docroot + "/index.html"] = f"<html><body><h1>{repo.rsplit('/', 1)[-1]} {tag} (busybox httpd)</h1></body></html>\n".encode()
-            opts = {"entrypoint": ["/bin/httpd", "-f", "-v", "-p", "80", "-h", docroot]}
+            opts = {"entrypoint": ["/bin/busybox", "httpd", "-f", "-v", "-p", "80", "-h", docroot]}
             notes.append(f"busybox httpd on :80 serving {docroot}, not {repo.rsplit('/', 1)[-1]}")
         elif kind == "webserver":
             files["/agnhost"] = str(self.agnhost())
@@ -225,7 +227,8 @@ class ImageBuilder:
         started = time.monotonic()
         for const, image in wanted(self.record).items():
             cached = self.index.get(const)
-            if cached and not self.force and (self.out / cached["layout"]).exists() and cached["upstream"] == image:
+            if (cached and not self.force and (self.out / cached["layout"]).exists() and cached["upstream"] == image
+                    and cached.get("recipe") == RECIPE):
                 continue
             log(f"{const}: {image} ...")
             self.index[const] = self.make(const, image)
