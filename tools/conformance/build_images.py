@@ -50,12 +50,12 @@ bm = be.bm
 # registries of the suite that must stay as they are: the tests using them expect the pull to fail
 KEEP_REGISTRIES = ("invalidRegistry", "privateRegistry", "gcAuthenticatedRegistry")
 # bumped when an image's recipe changes: cached images of an older recipe are rebuilt
-RECIPE = 2
+RECIPE = 3
 # constant name in manifest.go -> kind of image built here
 KINDS = {
     "Agnhost": "agnhost", "AgnhostPrev": "agnhost", "BusyBox": "busybox", "NonRoot": "nonroot",
     "Nginx": "httpd", "NginxNew": "httpd", "Httpd": "httpd", "HttpdNew": "httpd",
-    "Kitten": "webserver", "Nautilus": "webserver", "Pause": "pause",
+    "Kitten": "webserver", "Nautilus": "webserver", "Pause": "pause", "Nonewprivs": "nonewprivs",
 }
 
 
@@ -150,15 +150,20 @@ class ImageBuilder:
         self.index = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
 
     # binaries -----------------------------------------------------------------------------
-    def agnhost(self) -> Path:
-        dest = self.bin / "agnhost"
+    def go_command(self, name: str, mode: int = 0o755) -> Path:
+        """k8s.io/kubernetes/test/images/<name> of the module version, static (CGO_ENABLED=0), cached in bin/."""
+        dest = self.bin / name
         if not dest.exists() or self.force:
             t0 = time.monotonic()
             bm.run(["nice", "-n", "19", "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(dest) + ".tmp",
-                    "k8s.io/kubernetes/test/images/agnhost"], cwd=self.wdir, env=self.env)
+                    f"k8s.io/kubernetes/test/images/{name}"], cwd=self.wdir, env=self.env)
+            os.chmod(str(dest) + ".tmp", mode)
             os.replace(str(dest) + ".tmp", dest)
-            log(f"agnhost built in {time.monotonic() - t0:.0f}s")
+            log(f"{name} built in {time.monotonic() - t0:.0f}s")
         return dest
+
+    def agnhost(self) -> Path:
+        return self.go_command("agnhost")
 
     def busybox(self) -> tuple[Path, list[str]]:
         bb = debian_binary("busybox-static", "/bin/busybox", self.out / "debs")
@@ -210,9 +215,15 @@ class ImageBuilder:
             notes.append(f"busybox httpd on :80 serving {docroot}, not {repo.rsplit('/', 1)[-1]}")
         elif kind == "webserver":
             files["/agnhost"] = str(self.agnhost())
-            extra["/index.html"] = f"{repo.rsplit('/', 1)[-1]}\n".encode()
+            html = self.moddir / "test/images" / repo.rsplit("/", 1)[-1] / "html"
+            for f in sorted(html.iterdir()):  # data.json and <name>.jpg, served from / as upstream's COPY does
+                files["/" + f.name] = str(f)
             opts = {"entrypoint": ["/agnhost"], "cmd": ["test-webserver"]}
-            notes.append("agnhost test-webserver as upstream, without its image.jpg")
+            notes.append("agnhost test-webserver with the module's html/ (data.json, jpg) as upstream, busybox base")
+        elif kind == "nonewprivs":
+            files["/usr/local/bin/nnp"] = str(self.go_command("nonewprivs", 0o4755))
+            opts = {"cmd": ["nnp"]}
+            notes.append("test/images/nonewprivs (nnp) of the module, setuid root, on busybox as upstream")
         elif kind == "pause":
             files = {"/pause": str(self.pause())}
             links = []
