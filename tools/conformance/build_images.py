@@ -50,7 +50,7 @@ bm = be.bm
 # registries of the suite that must stay as they are: the tests using them expect the pull to fail
 KEEP_REGISTRIES = ("invalidRegistry", "privateRegistry", "gcAuthenticatedRegistry")
 # bumped when an image's recipe changes: cached images of an older recipe are rebuilt
-RECIPE = 3
+RECIPE = 5
 # constant name in manifest.go -> kind of image built here
 KINDS = {
     "Agnhost": "agnhost", "AgnhostPrev": "agnhost", "BusyBox": "busybox", "NonRoot": "nonroot",
@@ -101,6 +101,16 @@ def busybox_links(list_full: str) -> list[str]:
     """Applet paths (/bin/sh, /usr/bin/wget, ...) from `busybox --list-full`, without /bin/busybox itself."""
     return sorted("/" + p.strip().lstrip("/") for p in list_full.splitlines()
                   if p.strip() and p.strip().lstrip("/") != "bin/busybox")
+
+
+def ldd_paths(ldd_output: str) -> list[str]:
+    """Absolute paths of the shared libraries `ldd` lists (the loader included, the vDSO not)."""
+    paths = []
+    for line in ldd_output.splitlines():
+        m = re.search(r"=>\s*(/\S+)", line) or re.match(r"\s*(/\S+)\s*\(", line)
+        if m:
+            paths.append(m.group(1))
+    return sorted(set(paths))
 
 
 def wanted(record: dict) -> dict[str, str]:
@@ -201,7 +211,13 @@ class ImageBuilder:
             if source != tag:
                 notes.append(f"agnhost {source} (the source in k8s.io/kubernetes {self.version}) tagged {tag}: "
                              f"the module version holding {tag} is not used")
+            # the service tests exec `nc -v -t -w 2 HOST PORT` in agnhost pods: busybox's small nc lacks -v/-t
+            nc = debian_binary("netcat-openbsd", "/bin/nc.openbsd", self.out / "debs")
+            files["/bin/nc"] = files["/usr/bin/nc"] = str(nc)  # /usr/bin comes first in PATH
+            for lib in ldd_paths(bm.run(["ldd", str(nc)])):
+                files[lib] = os.path.realpath(lib)
             opts = {"entrypoint": ["/agnhost"], "cmd": ["pause"]}
+            notes.append("/bin/nc and /usr/bin/nc are Debian's netcat-openbsd with this machine's libraries (ldd)")
             notes.append("busybox applets instead of upstream's base (alpine/debian with curl, iproute2, ...)")
         elif kind == "busybox":
             opts = {"cmd": ["sh"]}

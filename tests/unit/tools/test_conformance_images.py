@@ -119,3 +119,13 @@ def test_wanted_keeps_known_kinds_only():
         "JessieDnsutils": "k8s.gcr.io/e2e-test-images/jessie-dnsutils:1.5",
     }}
     assert list(build_images.wanted(record)) == ["Agnhost", "Pause"]
+
+
+def test_ldd_paths():
+    out = """\tlinux-vdso.so.1 (0x00007f8d65647000)
+\tlibbsd.so.0 => /lib/x86_64-linux-gnu/libbsd.so.0 (0x00007f8d65595000)
+\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f8d653a2000)
+\t/lib64/ld-linux-x86-64.so.2 (0x00007f8d65649000)
+"""
+    assert build_images.ldd_paths(out) == ["/lib/x86_64-linux-gnu/libbsd.so.0", "/lib/x86_64-linux-gnu/libc.so.6",
+                                           "/lib64/ld-linux-x86-64.so.2"]
