@@ -80,19 +80,6 @@ def log(msg: str) -> None:
 # Pure functions (unit tested)
 # ---------------------------------------------------------------------------------------------
 
-def kube_replaces(gomod: str, version: str) -> list[str]:
-    """The wrapper module's replace lines for k8s.io/kubernetes's go.mod: staging modules at v0.X.Y from the
-    proxy, every other replace kept. Same rule as build_mirror.Builder.kubernetes (inlined there), which
-    also reads a one-line `replace a => b` (k8s.io/kubernetes only uses the block form)."""
-    replaces = []
-    for mod, ver, tgt, tver in re.findall(r"^\s*(?:replace\s+)?(\S+)(?: (\S+))? => (\S+)(?: (\S+))?\s*$", gomod, re.M):
-        if tgt.startswith("./staging/"):
-            replaces.append(f"\t{mod} => {mod} {bm.staging_version(version)}")
-        else:
-            replaces.append(f"\t{mod}{' ' + ver if ver else ''} => {tgt}{' ' + tver if tver else ''}")
-    return replaces
-
-
 def ginkgo_pin(gomod: str) -> tuple[str, str, str]:
     """(module, version, CLI package) of the ginkgo k8s.io/kubernetes's go.mod requires: v2 from 1.25 on,
     v1 before. A replace of the module wins over its require, as in the build."""
@@ -215,7 +202,7 @@ def build(release: str, force: bool = False) -> Path:
     gomod = bm.kube_gomod(version)
     toolchain = bm.toolchain_for(gomod)
     b = bm.Builder(plan, root)  # wrapper modules under $EKSD_CACHE/conformance/src
-    wdir = b.wrapper(f"e2e-{version}", {"k8s.io/kubernetes": version}, kube_replaces(gomod, version), bm.go_directive(gomod))
+    wdir = b.wrapper(f"e2e-{version}", {"k8s.io/kubernetes": version}, bm.kube_replaces(gomod, version), bm.go_directive(gomod))
     env = b.go_env(toolchain)
     env.pop("KUBE_TEST_REPO_LIST", None)
     env.pop("KUBE_TEST_REPO", None)

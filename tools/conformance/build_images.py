@@ -149,7 +149,7 @@ class ImageBuilder:
         self.toolchain = bm.toolchain_for(self.gomod)
         b = bm.Builder(None, be.conformance_root())
         self.wdir = b.wrapper(f"e2e-{self.version}", {"k8s.io/kubernetes": self.version},
-                              be.kube_replaces(self.gomod, self.version), bm.go_directive(self.gomod))
+                              bm.kube_replaces(self.gomod, self.version), bm.go_directive(self.gomod))
         self.env = b.go_env(self.toolchain)
         info = json.loads(bm.run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{self.version}"],
                                  cwd=self.wdir, env=self.env))

@@ -124,11 +124,11 @@ def test_oidc_token_authenticates_as_prefixed_user(issuer):
 
 def test_token_for_another_audience_is_refused(issuer):
     iss = issuer[0]
-    status, user, _ = _who(iss.token("someone-else", sub="mallory", eksd_lab="oidc"))
+    status, user, _groups = _who(iss.token("someone-else", sub="mallory", eksd_lab="oidc"))
     assert (status, user) == (401, ""), (status, user)
 
 
 def test_token_without_the_required_claim_is_refused(issuer):
     iss = issuer[0]
-    status, user, _ = _who(iss.token(CLIENT_ID, sub="mallory"))
+    status, user, _groups = _who(iss.token(CLIENT_ID, sub="mallory"))
     assert (status, user) == (401, ""), (status, user)

@@ -1,21 +1,10 @@
-"""The pure parts of tools/conformance/build_images.py: KUBE_TEST_REPO_LIST, image names, busybox applets.
-
-tools/ is not part of the collection, so ansible-test's copy of it lacks this module: skipped there, run by
-``make units`` (plain pytest from the checkout).
-"""
+"""The pure parts of tools/conformance/build_images.py: KUBE_TEST_REPO_LIST, image names, busybox applets."""
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-if not (REPO / "tools" / "conformance" / "build_images.py").exists():
-    pytest.skip("tools/ is not in this copy of the collection", allow_module_level=True)
-sys.path.insert(0, str(REPO / "tools" / "conformance"))
-
-import build_images  # noqa: E402
+# tools/ is not part of the collection: ansible-test's copy of the tree has no such module
+build_images = pytest.importorskip("build_images", reason="tools/ is not in this copy of the collection")
 
 # Abridged from k8s.io/kubernetes v1.24.7 test/utils/image/manifest.go
 MANIFEST_124 = """
