@@ -17,7 +17,7 @@ T0=$(now)
 if command -v podman >/dev/null; then
     mapfile -t nodes < <(lab_nodes)
     if ((${#nodes[@]})); then
-        podman rm -f -t 2 "${nodes[@]}" >/dev/null
+        remove_containers 2 "${nodes[@]}"
         echo "removed ${nodes[*]}"
     fi
     mapfile -t vols < <(podman volume ls -q 2>/dev/null | grep -E "^${PREFIX}[0-9]+-(containerd|kubelet)$" | sort -u)

@@ -110,7 +110,7 @@ done
 for c in $(lab_nodes); do
     n=${c#"$PREFIX"}
     if [[ $n =~ ^[0-9]+$ ]] && ((n > NODES)); then
-        podman rm -f -t 5 "$c" >/dev/null
+        remove_containers 5 "$c"
         podman volume rm -f "$c-containerd" "$c-kubelet" >/dev/null 2>&1 || true
         log "removed $c (beyond NODES=$NODES)"
     fi

@@ -64,3 +64,16 @@ stop_pidfile() {
 
 # This lab's nodes only: several labs (EKSD_LAB_PREFIX, _NETWORK, _SUBNET, ports, EKSD_CACHE) may run side by side.
 lab_nodes() { podman ps -a --filter label=eksd-lab.node --format '{{.Names}}' 2>/dev/null | grep -E "^${PREFIX}[0-9]+$" | sort -V; }
+
+# remove_containers TIMEOUT NAME...: podman rm -f, tried again after a pause: a node that stops on its own while
+# podman kills it makes podman fail with "container state improper: stopped" and leave it in place.
+remove_containers() {
+    local timeout=$1 try
+    shift
+    for try in 1 2 3; do
+        podman rm -f -i -t "$timeout" "$@" >/dev/null 2>&1 && return 0
+        echo "podman rm ${*} failed (try $try), trying again" >&2
+        sleep 2
+    done
+    podman rm -f -i -t "$timeout" "$@" >/dev/null
+}
