@@ -53,6 +53,7 @@ def preflight_vars(name: str, **extra) -> dict:
     variables = {"inventory_hostname": "node1", "groups": {}}
     variables.update(load(ROLES / "preflight" / "defaults" / "main.yml"))
     variables.update(load(ROLES / "preflight" / "vars" / "platforms.yml"))
+    variables.update(load(ROLES / "preflight" / "vars" / "containerd_release.yml"))
     variables.update(facts(name))
     variables.update(extra)
     return variables
@@ -121,7 +122,7 @@ def test_the_debian_12_machine_itself_fails_the_systemd_check():
 
 
 def test_release_files_come_from_the_mirror_with_recorded_digests():
-    release = load(ROLES / "preflight" / "vars" / "platforms.yml")["_preflight_containerd_release"]
+    release = load(ROLES / "preflight" / "vars" / "containerd_release.yml")["_preflight_containerd_release"]
     digests = {f"containerd-{release['containerd']}-linux-arm64.tar.gz": "a" * 128, "runc.arm64": "b" * 128}
     result = platform("almalinux-9", eksd_artifact_mirror=MIRROR,
                       _preflight_containerd_release=dict(release, sha512=digests))
