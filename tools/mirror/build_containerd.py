@@ -66,7 +66,7 @@ def record(versions: dict, digests: dict) -> None:
     known.update(digests)
     body = "".join(f"    {name}: {known[name]}\n" for name in sorted(known))
     RELEASE_FILE.write_text(head + "  sha512:" + ("\n" + body if body else " {}\n"), encoding="utf-8")
-    log(f"recorded {', '.join(sorted(digests))} in {RELEASE_FILE.relative_to(REPO)}")
+    log(f"recorded {', '.join(sorted(digests))} in {RELEASE_FILE}")
 
 
 def wrapper(src: Path, name: str, module: str, version: str) -> tuple[Path, str]:
