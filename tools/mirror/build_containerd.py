@@ -18,7 +18,8 @@ Binaries are cached under $EKSD_CACHE/build/<component>-v<version>-<arch>; the f
 $EKSD_CACHE/mirror. The tarball is deterministic (fixed owners and times): the same binaries give the same
 digest. What differs from upstream's files: containerd is built without cgo (no btrfs or devmapper
 snapshotters), runc is linked statically without seccomp (no static libseccomp here), and the tarball holds no
-containerd-stress. The last line printed is the mirror's root directory.
+containerd-stress; `containerd --version` shows no revision where the module proxy gives no
+VCS origin (it did not for v2.3.7). The last line printed is the mirror's root directory.
 """
 from __future__ import annotations
 
