@@ -63,9 +63,9 @@ def record(versions: dict, digests: dict) -> None:
     """Rewrite the data file's sha512 map with the built files' digests (kept: digests of other files)."""
     text = RELEASE_FILE.read_text(encoding="utf-8")
     head, _, _ = text.partition("  sha512:")
-    known = dict(re.findall(r"^    (\S+): ([0-9a-f]{128})$", text, re.M))
+    known = dict(re.findall(r"^    (\S+): >-\n      ([0-9a-f]{128})$", text, re.M))
     known.update(digests)
-    body = "".join(f"    {name}: {known[name]}\n" for name in sorted(known))
+    body = "".join(f"    {name}: >-\n      {known[name]}\n" for name in sorted(known))
     RELEASE_FILE.write_text(head + "  sha512:" + ("\n" + body if body else " {}\n"), encoding="utf-8")
     log(f"recorded {', '.join(sorted(digests))} in {RELEASE_FILE}")
 
