@@ -4,6 +4,8 @@
 #   make mirror RELEASE=...   build or reuse the offline EKS-D mirror; last line: its root directory
 #   make lab-up NODES=...     bring up the lab hosts, the mirror server and the registry
 #   make lab-down             remove the lab (caches are kept)
+#   make conformance-build RELEASE=...   e2e.test + ginkgo for the release's Kubernetes version (cached)
+#   make conformance-images RELEASE=... [REGISTRY=host:port]   the tests' images (cached), pushed; last line: KUBE_TEST_REPO_LIST
 #   make cis                  kube-bench (CIS Kubernetes Benchmark) on every lab node; non-zero on a scored FAIL
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -21,10 +23,10 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-day2 test mirror lab-up lab-down lab bench bench-upgrade build cis
+.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-day2 test mirror lab-up lab-down lab bench bench-upgrade build cis conformance-build conformance-images
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,9p' Makefile
 
 venv: $(BIN)/.installed
 $(BIN)/.installed: requirements.txt
@@ -108,6 +110,18 @@ lab-down:
 
 lab: venv
 	bash tools/lab/lab.sh $(RELEASE)
+
+# Kubernetes' conformance suite, built from k8s.io/kubernetes at the release's Kubernetes version like the
+# mirror's binaries: $(EKSD_CACHE)/conformance/<k8s version>/{e2e.test,ginkgo,build.json}; last line: that directory
+conformance-build: venv
+	$(BIN)/python tools/conformance/build_e2e.py $(RELEASE)
+
+# The images the [Conformance] tests use, built offline (tools/conformance/build_images.py) into
+# $(EKSD_CACHE)/conformance/<k8s version>/images; with REGISTRY=host:port pushed there under the suite's names,
+# last line: the KUBE_TEST_REPO_LIST file pointing e2e.test at that registry
+REGISTRY ?=
+conformance-images: venv
+	$(BIN)/python tools/conformance/build_images.py $(RELEASE) $(if $(REGISTRY),--registry $(REGISTRY))
 
 # CIS Kubernetes Benchmark: kube-bench (built once per version into $(EKSD_CACHE)/kube-bench) on every node
 # of the current lab; prints pass/fail/warn per node and exits non-zero on any scored FAIL

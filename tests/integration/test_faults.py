@@ -148,8 +148,23 @@ def unsupported_os_node(fresh_lab):
 def test_preflight_refuses_an_unsupported_os(fresh_lab, unsupported_os_node, tmp_path):
     proc, recap = site_playbook(fresh_lab["inventory"], pki_dir=tmp_path / "pki")
     assert proc.returncode != 0, proc.stdout[-4000:]
-    assert f"{unsupported_os_node['hostname']} runs Alpine Linux 3.19.1; supported: Debian 12/13" in " ".join(proc.stdout.split()), \
-        proc.stdout[-4000:]
+    words = " ".join(proc.stdout.split())
+    assert f"{unsupported_os_node['hostname']} runs Alpine Linux 3.19.1 (os family" in words, proc.stdout[-4000:]
+    assert "which the collection does not install on; supported: Debian 12/13" in words, proc.stdout[-4000:]
     assert_no_lab_host_changed(fresh_lab, recap, proc.stdout)
     assert_nothing_installed(fresh_lab)
 
+
+
+def test_preflight_refuses_half_given_registry_mirror_settings(fresh_lab, tmp_path):
+    proc, recap = site_playbook(fresh_lab["inventory"], "-e", "eksd_image_mirror_username=puller",
+                                "-e", "eksd_image_mirror_ca=/etc/pki/registry-ca.pem", pki_dir=tmp_path / "pki")
+    assert proc.returncode != 0, proc.stdout[-4000:]
+    words = " ".join(proc.stdout.split())
+    for expected in ("containerd_image_mirror_password (eksd_image_mirror_password) go together: one of them is empty",
+                     "containerd_image_mirror_ca (eksd_image_mirror_ca) must hold a PEM certificate",
+                     "a CA needs an https mirror"):
+        assert expected in words, proc.stdout[-4000:]
+    assert "puller" not in words.replace("eksd_image_mirror_username=puller", ""), "the account appears in the output"
+    assert_no_lab_host_changed(fresh_lab, recap, proc.stdout)
+    assert_nothing_installed(fresh_lab)

@@ -31,6 +31,9 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
+from lab_inventory import load_inventory  # noqa: E402  (tools/lab is not a package)
+
 KUBE_BENCH_MODULE = "github.com/aquasecurity/kube-bench"
 KUBE_BENCH_VERSION = "v0.15.1"
 
@@ -134,26 +137,6 @@ def eksd_cfg(root: Path, dest: Path) -> Path:
 
 def benchmark_for(minor: str, config: dict) -> str:
     return config.get("version_mapping", {}).get(minor, NEWEST_BENCHMARK)
-
-
-def load_inventory(path: Path) -> dict[str, dict]:
-    """group -> {host: vars}: a host's vars with those of the groups above it (the inventory file only)."""
-    doc = yaml.safe_load(path.read_text())
-    groups: dict[str, set] = {}
-    hostvars: dict[str, dict] = {}
-
-    def walk(name: str, node: dict, inherited: dict) -> None:
-        node = node or {}
-        gvars = {**inherited, **(node.get("vars") or {})}
-        for host, hvars in (node.get("hosts") or {}).items():
-            groups.setdefault(name, set()).add(host)
-            hostvars[host] = {**gvars, **hostvars.get(host, {}), **(hvars or {})}
-        for child, sub in (node.get("children") or {}).items():
-            walk(child, sub, gvars)
-            groups.setdefault(name, set()).update(groups.get(child, set()))
-
-    walk("all", doc["all"], {})
-    return {g: {name: hostvars[name] for name in sorted(members)} for g, members in groups.items()}
 
 
 def roles_of(groups: dict[str, dict]) -> dict[str, str]:

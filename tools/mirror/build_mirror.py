@@ -199,6 +199,18 @@ class ModuleProxy:
         raise SystemExit(f"{comp} {named}: the Go module proxy serves no patch release within 12 of it")
 
 
+def kube_replaces(gomod: str, version: str) -> list[str]:
+    """A wrapper module's replace lines for k8s.io/kubernetes's go.mod: its staging modules at v0.X.Y from the
+    proxy, every other replace kept (block form or one-line `replace a => b`)."""
+    replaces = []
+    for mod, ver, tgt, tver in re.findall(r"^\s*(?:replace\s+)?(\S+)(?: (\S+))? => (\S+)(?: (\S+))?\s*$", gomod, re.M):
+        if tgt.startswith("./staging/"):
+            replaces.append(f"\t{mod} => {mod} {staging_version(version)}")
+        else:
+            replaces.append(f"\t{mod}{' ' + ver if ver else ''} => {tgt}{' ' + tver if tver else ''}")
+    return replaces
+
+
 def kube_gomod(version: str) -> str:
     """k8s.io/kubernetes's go.mod at a version, downloaded into the module cache if it is not there yet."""
     proc = subprocess.run(["go", "list", "-m", "-json", f"k8s.io/kubernetes@{version}"], cwd=tempfile.gettempdir(),
@@ -280,13 +292,8 @@ class Builder:
 
         def build(dest: Path) -> None:
             gomod = kube_gomod(version)
-            replaces = []
-            for mod, ver, tgt, tver in re.findall(r"^\s*(\S+)(?: (\S+))? => (\S+)(?: (\S+))?\s*$", gomod, re.M):
-                if tgt.startswith("./staging/"):
-                    replaces.append(f"\t{mod} => {mod} {staging_version(version)}")
-                else:
-                    replaces.append(f"\t{mod}{' ' + ver if ver else ''} => {tgt}{' ' + tver if tver else ''}")
-            wdir = self.wrapper(f"kubernetes-{version}", {"k8s.io/kubernetes": version}, replaces, go_directive(gomod))
+            wdir = self.wrapper(f"kubernetes-{version}", {"k8s.io/kubernetes": version}, kube_replaces(gomod, version),
+                                go_directive(gomod))
             commit = json.loads(run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"], cwd=wdir))
             commit = commit.get("Origin", {}).get("Hash", "")
             major, minor = version.lstrip("v").split(".")[:2]

@@ -25,31 +25,14 @@ RELEASE = os.environ.get("EKSD_TEST_RELEASE", "1-24-9")
 METRICS_SERVER = os.environ.get("EKSD_TEST_METRICS_SERVER", "false").lower() in ("1", "true", "yes")
 NAMESPACE = "eksd-verify"
 KUBECTL = "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf"
+sys.path.insert(0, str(REPO / "tools" / "lab"))
+from lab_inventory import load_inventory  # noqa: E402  (tools/lab is not a package)
+
 ETCDCTL = ("/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
            "--cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key")
 
 
-def load_inventory() -> dict[str, dict]:
-    """group -> {host: vars}"""
-    doc = yaml.safe_load(INVENTORY.read_text())
-    groups: dict[str, dict] = {}
-
-    def walk(name: str, node: dict) -> None:
-        node = node or {}
-        groups.setdefault(name, {}).update({h: (v or {}) for h, v in (node.get("hosts") or {}).items()})
-        for child, sub in (node.get("children") or {}).items():
-            walk(child, sub)
-
-    walk("all", doc["all"])
-    hostvars: dict[str, dict] = {}
-    for members in groups.values():
-        for name, hvars in members.items():
-            hostvars.setdefault(name, {}).update(hvars)
-    groups["all"] = {name: hostvars[name] for members in groups.values() for name in members}
-    return {g: {name: hostvars[name] for name in members} for g, members in groups.items()}
-
-
-GROUPS = load_inventory()
+GROUPS = load_inventory(INVENTORY)
 NODES = sorted(set(GROUPS.get("control_plane", {})) | set(GROUPS.get("workers", {})))
 
 

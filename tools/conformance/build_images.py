@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""Build the test images Kubernetes' [Conformance] tests use, offline, push them to a registry and write the
+KUBE_TEST_REPO_LIST file that points e2e.test at it.
+
+The release's Kubernetes version and the upstream image names come from build_e2e.py (its build.json,
+built first if missing). Images are built without a container engine with tools/lab/oci.py (single layer):
+
+  agnhost       k8s.io/kubernetes/test/images/agnhost from the same module version (CGO_ENABLED=0), on a busybox
+                root (upstream's base has a shell too); when the source VERSION differs from the tag the suite
+                names, the source version is tagged with the suite's tag and the record says so
+  busybox       Debian's busybox-static binary with its applet links (busybox --list-full)
+  nonroot       busybox, USER 1234 (upstream: busybox + USER 1234)
+  nginx, httpd  busybox's httpd serving an index.html on port 80 (NOT nginx/httpd: what the conformance tests
+                need is a process serving HTTP on :80; config files and nginx/httpd binaries are absent)
+  kitten, nautilus  agnhost with CMD test-webserver (as upstream) and an index.html naming the image
+  pause         build/pause/linux/pause.c of the same module, gcc -static
+
+Output, cached by Kubernetes version:
+    $EKSD_CACHE/conformance/<k8s version>/images/<name>-<tag>/   OCI image layout of each image
+    $EKSD_CACHE/conformance/<k8s version>/images/images.json      what each is, how built, digest, notes
+    $EKSD_CACHE/conformance/<k8s version>/images/repo-list-<registry>.yaml   KUBE_TEST_REPO_LIST
+
+Usage: build_images.py RELEASE [--registry HOST:PORT] [--force]
+The last line printed is the KUBE_TEST_REPO_LIST file (with --registry) or the images directory.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "tools" / "lab"))
+import build_e2e as be  # noqa: E402  (release -> version, wrapper module, image list)
+import oci  # noqa: E402  (single-layer OCI images, registry API v2)
+
+bm = be.bm
+# registries of the suite that must stay as they are: the tests using them expect the pull to fail
+KEEP_REGISTRIES = ("invalidRegistry", "privateRegistry", "gcAuthenticatedRegistry")
+# bumped when an image's recipe changes: cached images of an older recipe are rebuilt
+RECIPE = 5
+# constant name in manifest.go -> kind of image built here
+KINDS = {
+    "Agnhost": "agnhost", "AgnhostPrev": "agnhost", "BusyBox": "busybox", "NonRoot": "nonroot",
+    "Nginx": "httpd", "NginxNew": "httpd", "Httpd": "httpd", "HttpdNew": "httpd",
+    "Kitten": "webserver", "Nautilus": "webserver", "Pause": "pause", "Nonewprivs": "nonewprivs",
+}
+
+
+def log(msg: str) -> None:
+    print(f"[conformance-images] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure functions (unit tested)
+# ---------------------------------------------------------------------------------------------
+
+def registry_defaults(manifest_go: str) -> dict[str, str]:
+    """{yaml key of RegistryList: default} from test/utils/image/manifest.go (the keys differ by version)."""
+    keys = dict(re.findall(r'^\s*(\w+)\s+string\s+`yaml:"(\w+)"`', manifest_go, re.M))
+    block = re.search(r"initRegistry = RegistryList\{(.*?)\n\s*\}", manifest_go, re.S)
+    if not keys or not block:
+        raise ValueError("manifest.go: no RegistryList")
+    values = dict(re.findall(r'^\s*(\w+):\s+"([^"]*)"', block.group(1), re.M))
+    return {keys[f]: v for f, v in values.items() if f in keys}
+
+
+def repo_list(defaults: dict[str, str], registry: str) -> dict[str, str]:
+    """KUBE_TEST_REPO_LIST content: every registry moved to `registry` with its path kept
+    (k8s.gcr.io/e2e-test-images -> HOST:PORT/e2e-test-images), except those meant to fail to pull."""
+    out = {}
+    for key, default in sorted(defaults.items()):
+        if key in KEEP_REGISTRIES:
+            out[key] = default
+        else:
+            path = default.split("/", 1)[1] if "/" in default else ""
+            out[key] = f"{registry}/{path}" if path else registry
+    return out
+
+
+def split_image(image: str) -> tuple[str, str, str]:
+    """(host, repository, tag) of registry/path/name:tag."""
+    host, rest = image.split("/", 1)
+    repo, tag = rest.rsplit(":", 1)
+    return host, repo, tag
+
+
+def busybox_links(list_full: str) -> list[str]:
+    """Applet paths (/bin/sh, /usr/bin/wget, ...) from `busybox --list-full`, without /bin/busybox itself."""
+    return sorted("/" + p.strip().lstrip("/") for p in list_full.splitlines()
+                  if p.strip() and p.strip().lstrip("/") != "bin/busybox")
+
+
+def ldd_paths(ldd_output: str) -> list[str]:
+    """Absolute paths of the shared libraries `ldd` lists (the loader included, the vDSO not)."""
+    paths = []
+    for line in ldd_output.splitlines():
+        m = re.search(r"=>\s*(/\S+)", line) or re.match(r"\s*(/\S+)\s*\(", line)
+        if m:
+            paths.append(m.group(1))
+    return sorted(set(paths))
+
+
+def wanted(record: dict) -> dict[str, str]:
+    """{constant: upstream image} of the conformance tests' images that this builder knows how to make."""
+    imgs = record.get("conformance_package_images") or {}
+    return {k: v for k, v in sorted(imgs.items()) if k in KINDS and v}
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------------------------
+
+def debian_binary(package: str, member: str, work: Path) -> Path:
+    """A file from a Debian package, downloaded with apt-get download (cached in work/)."""
+    work.mkdir(parents=True, exist_ok=True)
+    root = work / package
+    if not (root / member.lstrip("/")).exists():
+        debs = sorted(work.glob(f"{package}_*.deb"))
+        if not debs:
+            bm.run(["nice", "-n", "19", "apt-get", "download", package], cwd=work)
+            debs = sorted(work.glob(f"{package}_*.deb"))
+        shutil.rmtree(root, ignore_errors=True)
+        bm.run(["dpkg-deb", "-x", str(debs[-1]), str(root)])
+    return root / member.lstrip("/")
+
+
+class ImageBuilder:
+    def __init__(self, release: str, force: bool = False):
+        self.dir = be.build(release)  # e2e.test + build.json (cached)
+        self.record = json.loads((self.dir / be.RECORD).read_text())
+        self.version = self.record["kubernetes"]["built"]
+        self.out = self.dir / "images"
+        self.out.mkdir(exist_ok=True)
+        self.force = force
+        self.gomod = bm.kube_gomod(self.version)
+        self.toolchain = bm.toolchain_for(self.gomod)
+        b = bm.Builder(None, be.conformance_root())
+        self.wdir = b.wrapper(f"e2e-{self.version}", {"k8s.io/kubernetes": self.version},
+                              bm.kube_replaces(self.gomod, self.version), bm.go_directive(self.gomod))
+        self.env = b.go_env(self.toolchain)
+        info = json.loads(bm.run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{self.version}"],
+                                 cwd=self.wdir, env=self.env))
+        self.moddir = Path(info["Dir"])
+        self.bin = self.out / "bin"
+        self.bin.mkdir(exist_ok=True)
+        self.index_path = self.out / "images.json"
+        self.index = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
+
+    # binaries -----------------------------------------------------------------------------
+    def go_command(self, name: str, mode: int = 0o755) -> Path:
+        """k8s.io/kubernetes/test/images/<name> of the module version, static (CGO_ENABLED=0), cached in bin/."""
+        dest = self.bin / name
+        if not dest.exists() or self.force:
+            t0 = time.monotonic()
+            bm.run(["nice", "-n", "19", "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(dest) + ".tmp",
+                    f"k8s.io/kubernetes/test/images/{name}"], cwd=self.wdir, env=self.env)
+            os.chmod(str(dest) + ".tmp", mode)
+            os.replace(str(dest) + ".tmp", dest)
+            log(f"{name} built in {time.monotonic() - t0:.0f}s")
+        return dest
+
+    def agnhost(self) -> Path:
+        return self.go_command("agnhost")
+
+    def busybox(self) -> tuple[Path, list[str]]:
+        bb = debian_binary("busybox-static", "/bin/busybox", self.out / "debs")
+        links = busybox_links(subprocess.run([str(bb), "--list-full"], capture_output=True, text=True, check=True).stdout)
+        return bb, links
+
+    def pause(self) -> Path:
+        dest = self.bin / "pause"
+        if not dest.exists() or self.force:
+            tag = split_image(self.record["images"]["Pause"])[2]
+            bm.run(["gcc", "-Os", "-static", f"-DVERSION=v{tag}", "-o", str(dest),
+                    str(self.moddir / "build/pause/linux/pause.c")])
+            bm.run(["strip", str(dest)])
+        return dest
+
+    # images -------------------------------------------------------------------------------
+    def busybox_files(self) -> tuple[dict[str, str], list[str]]:
+        bb, links = self.busybox()
+        return {"/bin/busybox": str(bb)}, links
+
+    def make(self, const: str, image: str) -> dict:
+        _, repo, tag = split_image(image)
+        name = f"{repo.rsplit('/', 1)[-1]}-{tag}"
+        layout = self.out / name
+        kind = KINDS[const]
+        entry = {"upstream": image, "kind": kind, "layout": name, "recipe": RECIPE}
+        files, links = self.busybox_files()
+        opts: dict = {}
+        notes = []
+        extra: dict[str, bytes] = {}
+        if kind == "agnhost":
+            files["/agnhost"] = str(self.agnhost())
+            source = (self.moddir / "test/images/agnhost/VERSION").read_text().strip()
+            entry["source_version"] = source
+            if source != tag:
+                notes.append(f"agnhost {source} (the source in k8s.io/kubernetes {self.version}) tagged {tag}: "
+                             f"the module version holding {tag} is not used")
+            # the service tests exec `nc -v -t -w 2 HOST PORT` in agnhost pods: busybox's small nc lacks -v/-t
+            nc = debian_binary("netcat-openbsd", "/bin/nc.openbsd", self.out / "debs")
+            files["/bin/nc"] = files["/usr/bin/nc"] = str(nc)  # /usr/bin comes first in PATH
+            for lib in ldd_paths(bm.run(["ldd", str(nc)])):
+                files[lib] = os.path.realpath(lib)
+            opts = {"entrypoint": ["/agnhost"], "cmd": ["pause"]}
+            notes.append("/bin/nc and /usr/bin/nc are Debian's netcat-openbsd with this machine's libraries (ldd)")
+            notes.append("busybox applets instead of upstream's base (alpine/debian with curl, iproute2, ...)")
+        elif kind == "busybox":
+            opts = {"cmd": ["sh"]}
+            notes.append("Debian busybox-static " + Path(sorted((self.out / "debs").glob("busybox-static_*.deb"))[-1]).name)
+        elif kind == "nonroot":
+            opts = {"cmd": ["sh"], "user": "1234"}
+        elif kind == "httpd":
+            docroot = "/usr/share/nginx/html" if "nginx" in repo else "/usr/local/apache2/htdocs"
+            extra[docroot + "/index.html"] = f"<html><body><h1>{repo.rsplit('/', 1)[-1]} {tag} (busybox httpd)</h1></body></html>\n".encode()
+            opts = {"entrypoint": ["/bin/busybox", "httpd", "-f", "-v", "-p", "80", "-h", docroot]}
+            notes.append(f"busybox httpd on :80 serving {docroot}, not {repo.rsplit('/', 1)[-1]}")
+        elif kind == "webserver":
+            files["/agnhost"] = str(self.agnhost())
+            html = self.moddir / "test/images" / repo.rsplit("/", 1)[-1] / "html"
+            for f in sorted(html.iterdir()):  # data.json and <name>.jpg, served from / as upstream's COPY does
+                files["/" + f.name] = str(f)
+            opts = {"entrypoint": ["/agnhost"], "cmd": ["test-webserver"]}
+            notes.append("agnhost test-webserver with the module's html/ (data.json, jpg) as upstream, busybox base")
+        elif kind == "nonewprivs":
+            files["/usr/local/bin/nnp"] = str(self.go_command("nonewprivs", 0o4755))
+            opts = {"cmd": ["nnp"]}
+            notes.append("test/images/nonewprivs (nnp) of the module, setuid root, on busybox as upstream")
+        elif kind == "pause":
+            files = {"/pause": str(self.pause())}
+            links = []
+            opts = {"entrypoint": ["/pause"]}
+            notes.append("pause.c of the module, gcc -static (glibc)")
+        img = build_with_links(files, links, extra, opts)
+        img.write_layout(str(layout), tag=tag)
+        entry.update(digest=img.digest, notes=notes)
+        return entry
+
+    def build_all(self) -> dict:
+        started = time.monotonic()
+        for const, image in wanted(self.record).items():
+            cached = self.index.get(const)
+            if (cached and not self.force and (self.out / cached["layout"]).exists() and cached["upstream"] == image
+                    and cached.get("recipe") == RECIPE):
+                continue
+            log(f"{const}: {image} ...")
+            self.index[const] = self.make(const, image)
+            self.index[const]["built"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            self.save()
+        missing = sorted(set(self.record.get("conformance_package_images", {})) - set(self.index))
+        log(f"{len(self.index)} images ready in {self.out} ({time.monotonic() - started:.0f}s); "
+            f"not built: {', '.join(missing)}")
+        return self.index
+
+    def save(self) -> None:
+        tmp = self.index_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.index, indent=1) + "\n")
+        os.replace(tmp, self.index_path)
+
+    def push(self, registry: str) -> Path:
+        for const, entry in sorted(self.index.items()):
+            _, repo, tag = split_image(entry["upstream"])
+            img = oci.read_layout(str(self.out / entry["layout"]), tag)
+            digest = img.push(registry, repo, tag)
+            entry.setdefault("pushed", {})[registry] = f"{registry}/{repo}:{tag}@{digest}"
+            log(f"{const}: pushed {registry}/{repo}:{tag} {digest}")
+        self.save()
+        defaults = registry_defaults((self.moddir / "test/utils/image/manifest.go").read_text())
+        dest = self.out / f"repo-list-{registry.replace(':', '_')}.yaml"
+        dest.write_text(yaml.safe_dump(repo_list(defaults, registry), sort_keys=True))
+        return dest
+
+
+def build_with_links(files: dict[str, str], links: list[str], extra: dict[str, bytes], opts: dict) -> oci.Image:
+    """oci.build_image with busybox applet symlinks and small generated files: laid out in a staging root
+    directory (oci.build_image's rootfs), the binaries added on top."""
+    with tempfile.TemporaryDirectory(prefix="eksd-img-") as root:
+        for link in links:
+            if link in files:
+                continue
+            path = Path(root) / link.lstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to("/bin/busybox")
+        for dest, data in extra.items():
+            path = Path(root) / dest.lstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        (Path(root) / "tmp").mkdir(exist_ok=True)
+        os.chmod(Path(root) / "tmp", 0o1777)
+        os.chmod(root, 0o755)
+        return oci.build_image(files, rootfs=root, **opts)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("release")
+    ap.add_argument("--registry", help="HOST:PORT to push to (plain HTTP); writes the KUBE_TEST_REPO_LIST file")
+    ap.add_argument("--force", action="store_true", help="rebuild the images even if cached")
+    args = ap.parse_args()
+    b = ImageBuilder(args.release, args.force)
+    b.build_all()
+    if args.registry:
+        print(b.push(args.registry))
+    else:
+        print(b.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
