@@ -8,5 +8,6 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-if (REPO / "tools" / "conformance").is_dir():
-    sys.path.insert(0, str(REPO / "tools" / "conformance"))
+for tool_dir in ("conformance", "mirror"):
+    if (REPO / "tools" / tool_dir).is_dir():
+        sys.path.insert(0, str(REPO / "tools" / tool_dir))
