@@ -25,10 +25,24 @@ if command -v podman >/dev/null; then
         podman volume rm -f "${vols[@]}" >/dev/null
         echo "removed volumes ${vols[*]}"
     fi
-    if podman network exists "$NET"; then
-        podman network rm -f "$NET" >/dev/null
-        echo "removed network $NET"
+    # the routed shape's second network (named in lab.env, else by the same defaults) and its host rules
+    if [[ -s $LABCACHE/lab.env ]]; then
+        net2=$(sed -n 's/^EKSD_LAB_NETWORK2=//p' "$LABCACHE/lab.env")
+        subnet2=$(sed -n 's/^EKSD_LAB_SUBNET2=//p' "$LABCACHE/lab.env")
+        if [[ -n $net2 ]]; then NET2=$net2; SUBNET2=$subnet2; ROUTED_COMMENT="eksd-lab routed $NET $NET2"; fi
     fi
+    for net in "$NET" "$NET2"; do
+        if podman network exists "$net" && { [[ $net == "$NET" ]] \
+                || [[ $(podman network inspect "$net" --format '{{index .Labels "eksd-lab"}}') == 1 ]]; }; then
+            podman network rm -f "$net" >/dev/null
+            echo "removed network $net"
+        fi
+    done
+fi
+if command -v iptables >/dev/null \
+        && { iptables -w -S FORWARD; iptables -w -t nat -S POSTROUTING; } 2>/dev/null | grep -qF "\"$ROUTED_COMMENT\""; then
+    routed_rules -D || true
+    echo "removed the routing rules '$ROUTED_COMMENT'"
 fi
 
 stop_pidfile "$RUN/mirror.pid" http.server "artifact mirror"

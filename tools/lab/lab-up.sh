@@ -12,6 +12,8 @@
 #
 # Nodes:     eksd-node1..N (hostname and network alias node1..N), IPs <subnet>.11, .12, ...
 # Network:   eksd-lab, 10.89.64.0/24, gateway 10.89.64.1 (EKSD_LAB_SUBNET to change)
+# Routed:    EKSD_LAB_ROUTED=1 puts even nodes on a second network (EKSD_LAB_NETWORK2, default <network>-2, and
+#            EKSD_LAB_SUBNET2, default the next /24), routed to the first through this host without NAT
 # Mirror:    http://<gateway>:8080/ serves $MIRROR_DIR (default ${EKSD_CACHE:-~/.cache/eksd}/mirror)
 # Registry:  <gateway>:5000, plain HTTP, storage ${EKSD_CACHE}/registry (Debian's docker-registry)
 # Inventory: ${EKSD_CACHE}/lab/hosts.yml (inventories/lab/hosts.yml is the committed 2-node one): nodes by IP over
@@ -50,20 +52,24 @@ t=$(now)
 REF=$("$LAB_HERE/build-image.sh" | tail -1)
 T_IMAGE=$(elapsed "$t")
 
-# --- network ------------------------------------------------------------------------------------------
+# --- network(s) ---------------------------------------------------------------------------------------
 t=$(now)
-if podman network exists "$NET"; then
-    have=$(podman network inspect "$NET" --format '{{range .Subnets}}{{.Subnet}} {{end}}' | xargs)
-    [[ $have == "$SUBNET" ]] || {
-        echo "lab-up: network $NET has subnet '$have', wanted $SUBNET: run tools/lab/lab-down.sh first" >&2; exit 1; }
-    log "network $NET ($SUBNET) exists"
-else
+# make_network NAME SUBNET GATEWAY: reuse it with that subnet, or create it where the subnet is free.
+make_network() {
+    local net=$1 subnet=$2 gateway=$3 have others routes
+    if podman network exists "$net"; then
+        have=$(podman network inspect "$net" --format '{{range .Subnets}}{{.Subnet}} {{end}}' | xargs)
+        [[ $have == "$subnet" ]] || {
+            echo "lab-up: network $net has subnet '$have', wanted $subnet: run tools/lab/lab-down.sh first" >&2; exit 1; }
+        log "network $net ($subnet) exists"
+        return 0
+    fi
     # The subnet must not overlap anything this host routes to or another podman network.
-    others=$(podman network ls --format '{{.Name}}' | grep -vx "$NET" \
+    others=$(podman network ls --format '{{.Name}}' | grep -vx "$net" \
              | xargs -r podman network inspect --format '{{range .Subnets}}{{.Subnet}} {{end}}' 2>/dev/null || true)
     routes=$(ip -o -4 route show table all | awk '$1 != "default" && $1 != "broadcast" && $1 != "local" {print $1} $1 == "local" || $1 == "broadcast" {print $2}')
     # shellcheck disable=SC2086 # word lists
-    "$SYS_PYTHON" - "$SUBNET" $others $routes <<'PY'
+    "$SYS_PYTHON" - "$subnet" $others $routes <<'PY'
 import ipaddress, sys
 want = ipaddress.ip_network(sys.argv[1])
 for other in sys.argv[2:]:
@@ -72,15 +78,32 @@ for other in sys.argv[2:]:
     except ValueError:
         continue
     if net.version == want.version and net.prefixlen > 0 and net.overlaps(want):
-        sys.exit(f"lab-up: subnet {want} overlaps {net} on this host: set EKSD_LAB_SUBNET")
+        sys.exit(f"lab-up: subnet {want} overlaps {net} on this host: set EKSD_LAB_SUBNET (EKSD_LAB_SUBNET2 for the second network)")
 PY
     # Global kernel settings the lab changes on this machine: netavark turns on ip_forward for NAT, and
     # a kubelet in a privileged node sets the vm/kernel tunables it wants. Remember them for lab-down.
     if [[ ! -e $RUN/sysctl.orig ]]; then
         for key in $LAB_SYSCTLS; do echo "$key $(<"/proc/sys/$key")"; done > "$RUN/sysctl.orig"
     fi
-    podman network create --subnet "$SUBNET" --gateway "$GATEWAY" --label eksd-lab=1 "$NET" >/dev/null
-    log "created network $NET ($SUBNET, gateway $GATEWAY)"
+    podman network create --subnet "$subnet" --gateway "$gateway" --label eksd-lab=1 "$net" >/dev/null
+    log "created network $net ($subnet, gateway $gateway)"
+}
+make_network "$NET" "$SUBNET" "$GATEWAY"
+if ((ROUTED)); then
+    ((NODES >= 2)) || { echo "lab-up: EKSD_LAB_ROUTED=1 needs at least 2 nodes" >&2; exit 1; }
+    make_network "$NET2" "$SUBNET2" "$GATEWAY2"
+    # The host routes between its two bridges (both subnets are connected routes here): forward both ways and do
+    # not masquerade between them (only these two subnets; lab-down removes the rules by their comment).
+    if ! routed_rules -C; then
+        routed_rules -D || true
+        routed_rules -I
+        log "routing $SUBNET <-> $SUBNET2 through this host without NAT (iptables, comment '$ROUTED_COMMENT')"
+    fi
+elif podman network exists "$NET2" && [[ $(podman network inspect "$NET2" --format '{{index .Labels "eksd-lab"}}') == 1 ]] \
+        && [[ -z $(podman ps -a --filter network="$NET2" --format '{{.Names}}') ]]; then
+    podman network rm -f "$NET2" >/dev/null
+    routed_rules -D || true
+    log "removed network $NET2 of an earlier routed lab"
 fi
 
 # Every node's systemd, containerd and kubelet take inotify instances from the one per-user limit of
@@ -120,6 +143,12 @@ created=0
 for i in $(seq 1 "$NODES"); do
     name=$PREFIX$i
     ip=$(node_ip "$i")
+    if podman container exists "$name" \
+            && [[ $(podman inspect "$name" --format '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}') != "$(node_network "$i")" ]]; then
+        remove_containers 5 "$name"
+        podman volume rm -f "$name-containerd" "$name-kubelet" >/dev/null 2>&1 || true
+        log "removed $name (on another network than $(node_network "$i"))"
+    fi
     if podman container exists "$name"; then
         state=$(podman inspect "$name" --format '{{.State.Status}}')
         if [[ $state != running ]]; then
@@ -137,7 +166,7 @@ for i in $(seq 1 "$NODES"); do
     podman run -d --name "$name" --hostname "node$i" \
         --label eksd-lab.node="node$i" \
         --systemd=always --privileged \
-        --network "$NET" --ip "$ip" --network-alias "node$i" \
+        --network "$(node_network "$i")" --ip "$ip" --network-alias "node$i" \
         "${add_hosts[@]}" \
         -v "$name-containerd:/var/lib/containerd" \
         -v "$name-kubelet:/var/lib/kubelet:rshared" \
@@ -279,7 +308,16 @@ if [[ -d $MIRROR_DIR/images ]]; then
         pushed=$((pushed + 1))
     done < <(find "$MIRROR_DIR/images" -name index.json -printf '%h\n' | sort)
 fi
-log "published $pushed image(s) from $MIRROR_DIR/images to $REGISTRY in $(elapsed "$t")s"
+# Images that are not EKS-D's (tools/mirror/build_flannel.py: flannel) lie at $MIRROR_DIR/oci/<repo>/<tag> and are
+# published under <repo>:<tag> as they are (docker.io/flannel/flannel is served from <registry>/flannel/flannel).
+if [[ -d $MIRROR_DIR/oci ]]; then
+    while IFS= read -r layout; do
+        rel=${layout#"$MIRROR_DIR/oci/"}
+        "$SYS_PYTHON" "$LAB_HERE/oci.py" push --registry "$REGISTRY" --repo "${rel%/*}" --tag "${rel##*/}" --layout "$layout" >/dev/null
+        pushed=$((pushed + 1))
+    done < <(find "$MIRROR_DIR/oci" -name index.json -printf '%h\n' | sort)
+fi
+log "published $pushed image(s) from $MIRROR_DIR/images and $MIRROR_DIR/oci to $REGISTRY in $(elapsed "$t")s"
 
 # --- inventory ----------------------------------------------------------------------------------------
 # host_vars NODE_NUMBER INDENT: how Ansible reaches that node
@@ -308,7 +346,8 @@ connection_vars() {
 }
 write_inventory() {
     local i
-    echo "# Lab inventory generated by tools/lab/lab-up.sh: $NODES node(s)$( ((HA)) && echo ', HA'), network $NET $SUBNET."
+    echo "# Lab inventory generated by tools/lab/lab-up.sh: $NODES node(s)$( ((HA)) && echo ', HA'), network $NET $SUBNET$( ((ROUTED)) \
+        && echo " (odd nodes) and $NET2 $SUBNET2 (even nodes), routed through the host")."
     if [[ $CONNECTION == ssh ]]; then
         echo "# Hosts are podman containers (lab_container) reached over SSH by IP, as root with the lab's key."
     else
@@ -368,6 +407,9 @@ EKSD_LAB_SUBNET=$SUBNET
 EKSD_LAB_GATEWAY=$GATEWAY
 EKSD_LAB_NODES=$NODES
 EKSD_LAB_HA=$HA
+EKSD_LAB_ROUTED=$ROUTED
+EKSD_LAB_NETWORK2=$( ((ROUTED)) && echo "$NET2")
+EKSD_LAB_SUBNET2=$( ((ROUTED)) && echo "$SUBNET2")
 EKSD_LAB_IMAGE=$REF
 EKSD_ARTIFACT_MIRROR=$MIRROR_URL
 EKSD_IMAGE_MIRROR=$REGISTRY
@@ -397,6 +439,7 @@ for i in $(seq 1 "$NODES"); do
 done
 echo "  image:     $REF"
 echo "  network:   $NET $SUBNET gateway $GATEWAY"
+((ROUTED)) && echo "  network:   $NET2 $SUBNET2 gateway $GATEWAY2 (even nodes; routed to $NET through this host, no NAT)"
 echo "  mirror:    $MIRROR_URL/ -> $MIRROR_DIR"
 echo "  registry:  $REGISTRY (http) -> $REGISTRY_DIR"
 echo "  inventory: $LABCACHE/hosts.yml$same ($CONNECTION)"

@@ -27,18 +27,44 @@ CURL=(curl -fsS --noproxy '*' --max-time 5)
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
 
-# ip_in_subnet OFFSET -> the address at OFFSET from the subnet's network address (1 = gateway)
+# subnet_addr OFFSET [SUBNET] -> the address at OFFSET from the subnet's network address (1 = gateway)
 subnet_addr() {
     "$SYS_PYTHON" -c 'import ipaddress,sys; n=ipaddress.ip_network(sys.argv[1]); print(n.network_address+int(sys.argv[2]))' \
-        "$SUBNET" "$1"
+        "${2:-$SUBNET}" "$1"
 }
 GATEWAY=$(subnet_addr 1)
+# Routed shape (EKSD_LAB_ROUTED=1): odd nodes on NET, even nodes on a second network NET2 (default: NET-2 on the
+# /24 after SUBNET), routed to each other through this host without NAT (not one layer-2 segment).
+ROUTED=${EKSD_LAB_ROUTED:-0}
+[[ $ROUTED == 1 || $ROUTED == true || $ROUTED == yes ]] && ROUTED=1 || ROUTED=0
+NET2=${EKSD_LAB_NETWORK2:-$NET-2}
+SUBNET2=${EKSD_LAB_SUBNET2:-$("$SYS_PYTHON" -c 'import ipaddress,sys; n=ipaddress.ip_network(sys.argv[1]); print(ipaddress.ip_network(f"{n.broadcast_address+1}/{n.prefixlen}"))' "$SUBNET")}
+GATEWAY2=$(subnet_addr 1 "$SUBNET2")
+# iptables rules of the routed shape on this host carry this comment (lab-down removes them by it).
+ROUTED_COMMENT="eksd-lab routed $NET $NET2"
 # Machine-wide settings that lab nodes (netavark, kubelets) change; lab-down puts them back.
 # (the kernel parameters are those every kubelet sets, or with protectKernelDefaults node_prep: they are global)
 LAB_SYSCTLS="net/ipv4/ip_forward vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys
   kernel/keys/root_maxbytes fs/inotify/max_user_instances"
 LAB_INOTIFY_INSTANCES=1024
-node_ip() { subnet_addr $((10 + $1)); }
+# node_network N / node_ip N: a node's network and address (.11, .12, ...; even nodes on NET2 in the routed shape)
+node_network() { if ((ROUTED && $1 % 2 == 0)); then echo "$NET2"; else echo "$NET"; fi; }
+node_ip() { if ((ROUTED && $1 % 2 == 0)); then subnet_addr $((10 + $1)) "$SUBNET2"; else subnet_addr $((10 + $1)); fi; }
+
+# routed_rules ACTION: the host's iptables rules between SUBNET and SUBNET2 (ACTION -C, -I or -D): forwarded both ways
+# and not masqueraded (netavark masquerades whatever leaves a network's subnet), so nodes see each other's addresses.
+routed_rules() {
+    local action=$1 src dst table chain rc=0
+    for pair in "$SUBNET $SUBNET2" "$SUBNET2 $SUBNET"; do
+        read -r src dst <<< "$pair"
+        for table_chain in "nat POSTROUTING" "filter FORWARD"; do
+            read -r table chain <<< "$table_chain"
+            iptables -w -t "$table" "$action" "$chain" -s "$src" -d "$dst" -m comment --comment "$ROUTED_COMMENT" -j ACCEPT \
+                2>/dev/null || rc=1
+        done
+    done
+    return $rc
+}
 
 # pid_alive PIDFILE PATTERN: the pidfile names a live process whose command line contains PATTERN.
 pid_alive() {
