@@ -23,7 +23,7 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-day2 test mirror lab-up lab-down lab bench bench-upgrade build cis conformance-build conformance-images
+.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-routed test-day2 test mirror lab-up lab-down lab bench bench-upgrade build cis conformance-build conformance-images
 
 help:
 	@sed -n '1,9p' Makefile
@@ -83,11 +83,17 @@ test-upgrade-minor: venv
 test-maintenance: venv
 	$(BIN)/molecule test -s maintenance
 
+# Nodes on two podman networks routed through the host (EKSD_LAB_ROUTED=1), cni_provider flannel (VXLAN), 1-24-9:
+# DNS from every node, pod-to-pod across the subnets, a Service, and preflight refusing the bridge provider
+# (molecule/routed; builds flannel from its Go modules once).
+test-routed: venv
+	$(BIN)/molecule test -s routed
+
 test: test-unit test-offline test-molecule
 
 # Everything that needs more clusters than CI's 90 minutes hold beside `make test`: the day-2 scenarios,
-# HA failover and the interrupted run (hours on 2 cores; run before a release).
-test-day2: test-faults-cluster test-upgrade test-lifecycle test-ha
+# HA failover, the interrupted run and the routed pod network (hours on 2 cores; run before a release).
+test-day2: test-faults-cluster test-upgrade test-lifecycle test-ha test-routed
 
 bench: venv
 	$(BIN)/python tools/bench_resolve.py
