@@ -16,8 +16,9 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "tests"))
-from lab_runs import host_changes, playbook  # noqa: E402  (the shared tests' helpers)
-from test_cluster import (  # noqa: E402,F401  (the shared workload tests run here too, on the routed shape)
+# the shared tests' helpers; the shared cluster and workload tests run here too, on the routed shape
+from lab_runs import host_changes, playbook  # noqa: E402
+from test_cluster import (  # noqa: E402,F401  # pylint: disable=unused-import
     GROUPS,
     NODES,
     RELEASE,
