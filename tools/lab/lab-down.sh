@@ -39,8 +39,9 @@ if command -v podman >/dev/null; then
         fi
     done
 fi
+# (the rules are read whole first: grep -q stopping early would fail the pipeline under pipefail)
 if command -v iptables >/dev/null \
-        && { iptables -w -S FORWARD; iptables -w -t nat -S POSTROUTING; } 2>/dev/null | grep -qF "\"$ROUTED_COMMENT\""; then
+        && grep -qF "\"$ROUTED_COMMENT\"" <<< "$(iptables -w -S FORWARD 2>/dev/null; iptables -w -t nat -S POSTROUTING 2>/dev/null)"; then
     routed_rules -D || true
     echo "removed the routing rules '$ROUTED_COMMENT'"
 fi
