@@ -23,7 +23,7 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-day2 test mirror lab-up lab-down lab bench bench-upgrade build cis conformance-build conformance-images
+.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-mixed-os test-day2 test mirror lab-up lab-down lab bench bench-upgrade build cis conformance-build conformance-images
 
 help:
 	@sed -n '1,9p' Makefile
@@ -83,11 +83,15 @@ test-upgrade-minor: venv
 test-maintenance: venv
 	$(BIN)/molecule test -s maintenance
 
+# Debian 12 and 13 in one cluster (1+1, 1-36-7): node1 bookworm, node2 trixie, containerd from each suite's packages.
+test-mixed-os: venv
+	$(BIN)/molecule test -s mixed_os
+
 test: test-unit test-offline test-molecule
 
 # Everything that needs more clusters than CI's 90 minutes hold beside `make test`: the day-2 scenarios,
 # HA failover and the interrupted run (hours on 2 cores; run before a release).
-test-day2: test-faults-cluster test-upgrade test-lifecycle test-ha
+test-day2: test-faults-cluster test-upgrade test-lifecycle test-ha test-mixed-os
 
 bench: venv
 	$(BIN)/python tools/bench_resolve.py
