@@ -37,6 +37,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ KINDS = {
     "Agnhost": "agnhost", "AgnhostPrev": "agnhost", "BusyBox": "busybox", "NonRoot": "nonroot",
     "Nginx": "httpd", "NginxNew": "httpd", "Httpd": "httpd", "HttpdNew": "httpd",
     "Kitten": "webserver", "Nautilus": "webserver", "Pause": "pause", "Nonewprivs": "nonewprivs",
-    "JessieDnsutils": "dnsutils", "GlibcDnsTesting": "dnsutils",
+    "JessieDnsutils": "dnsutils", "GlibcDnsTesting": "dnsutils", "APIServer": "sample-apiserver", "Etcd": "etcd",
 }
 # Debian packages (with their dependencies) under agnhost and the DNS images: upstream's agnhost adds bind-tools,
 # curl, netcat-openbsd, iproute2, iperf and bash to Alpine; the tests exec `nc -v -t -w 2 ...`, `curl`, `dig`,
@@ -73,7 +74,7 @@ ALTERNATIVES = {"/bin/nc": "nc.openbsd", "/bin/netcat": "nc.openbsd", "/usr/bin/
 # commands checked in the Debian root (chroot) before it is used: a missing library fails the build here
 DEBIAN_CHECKS = ('case "$(nc -h 2>&1)" in *OpenBSD*) ;; *) exit 1;; esac', "curl --version", "dig -v", "host -V",
                  "ip -V", "ping -V", "getent passwd root", "bash --version",
-                 'case "$(iperf -v 2>&1)" in *iperf\ version*) ;; *) exit 1;; esac', "awk 'BEGIN{}'")
+                 'case "$(iperf -v 2>&1)" in *"iperf version"*) ;; *) exit 1;; esac', "awk 'BEGIN{}'")
 PATH_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
 
 
@@ -253,13 +254,15 @@ class ImageBuilder:
         self.index = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
 
     # binaries -----------------------------------------------------------------------------
-    def go_command(self, name: str, mode: int = 0o755) -> Path:
-        """k8s.io/kubernetes/test/images/<name> of the module version, static (CGO_ENABLED=0), cached in bin/."""
+    def go_command(self, name: str, mode: int = 0o755, package: str = "") -> Path:
+        """k8s.io/kubernetes/test/images/<name> (or `package`) of the module version, static (CGO_ENABLED=0), cached
+        in bin/."""
         dest = self.bin / name
         if not dest.exists() or self.force:
             t0 = time.monotonic()
             bm.run(["nice", "-n", "19", "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(dest) + ".tmp",
-                    f"k8s.io/kubernetes/test/images/{name}"], cwd=self.wdir, env=self.env)
+                    package or f"k8s.io/kubernetes/test/images/{name}"], cwd=self.wdir,
+                   env={**self.env, "CGO_ENABLED": "0"})
             os.chmod(str(dest) + ".tmp", mode)
             os.replace(str(dest) + ".tmp", dest)
             log(f"{name} built in {time.monotonic() - t0:.0f}s")
@@ -281,6 +284,22 @@ class ImageBuilder:
                     str(self.moddir / "build/pause/linux/pause.c")])
             bm.run(["strip", str(dest)])
         return dest
+
+    def etcd(self) -> tuple[Path, str]:
+        """The etcd binary of the release's own EKS-D etcd tarball in the mirror (build_mirror.py's), and its version."""
+        m = re.match(r"kubernetes-(\d+)-(\d+)-eks-(\d+)$", self.record["release"])
+        found = sorted(bm.cache_root().joinpath("mirror", f"kubernetes-{m.group(1)}-{m.group(2)}", "releases", m.group(3), "artifacts",
+                                 "etcd").glob("*/etcd-linux-amd64-*.tar.gz")) if m else []
+        if not found:
+            raise RuntimeError(f"no etcd tarball of {self.record['release']} in the mirror: run make mirror RELEASE=...")
+        version = found[-1].parent.name
+        dest = self.bin / f"etcd-{version}"
+        if not dest.exists():
+            with tarfile.open(found[-1]) as tf:
+                member = next(t for t in tf.getmembers() if t.isfile() and t.name.rsplit("/", 1)[-1] == "etcd")
+                dest.write_bytes(tf.extractfile(member).read())
+            os.chmod(dest, 0o755)
+        return dest, version
 
     # images -------------------------------------------------------------------------------
     def busybox_files(self) -> tuple[dict[str, str], list[str]]:
@@ -335,6 +354,18 @@ class ImageBuilder:
             files["/usr/local/bin/nnp"] = str(self.go_command("nonewprivs", 0o4755))
             opts = {"cmd": ["nnp"]}
             notes.append("test/images/nonewprivs (nnp) of the module, setuid root, on busybox as upstream")
+        elif kind == "sample-apiserver":
+            files["/kube-sample-apiserver"] = str(self.go_command(
+                "kube-sample-apiserver", package="k8s.io/sample-apiserver"))
+            opts = {"entrypoint": ["/kube-sample-apiserver"]}
+            notes.append(f"k8s.io/sample-apiserver of k8s.io/kubernetes {self.version} (its staging module), not the "
+                         f"{tag} build upstream tagged; busybox base")
+        elif kind == "etcd":
+            binary, version = self.etcd()
+            files["/usr/local/bin/etcd"] = str(binary)
+            opts = {"cmd": ["/usr/local/bin/etcd"]}
+            entry["source_version"] = version
+            notes.append(f"etcd {version} of the EKS-D release (the mirror's tarball), tagged {tag}; busybox base")
         elif kind == "pause":
             files = {"/pause": str(self.pause())}
             links = []
