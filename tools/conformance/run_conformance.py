@@ -228,6 +228,22 @@ def cluster_version(kubectl: Path | None, kubeconfig: Path) -> str | None:
     return json.loads(out.stdout).get("serverVersion", {}).get("gitVersion")
 
 
+def registry_configured(env: dict, registry: str) -> bool:
+    """Whether every lab node has the hosts.toml that containerd_registries writes for the registry (over SSH, as
+    the inventory reaches them): the containerd play is then not run again."""
+    sys.path.insert(0, str(REPO / "tools" / "lab"))
+    from lab_inventory import load_inventory  # noqa: E402
+
+    hosts = load_inventory(Path(env["EKSD_LAB_INVENTORY"])).get("k8s_cluster", {})
+    for hvars in hosts.values():
+        cmd = ["ssh", "-i", env["EKSD_LAB_SSH_KEY"], "-o", f"UserKnownHostsFile={env['EKSD_LAB_KNOWN_HOSTS']}",
+               "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"root@{hvars['ansible_host']}",
+               f"grep -q 'http://{registry}' /etc/containerd/certs.d/{registry}/hosts.toml"]
+        if not hosts or env.get("EKSD_LAB_CONNECTION", "ssh") != "ssh" or subprocess.run(cmd).returncode != 0:
+            return False
+    return bool(hosts)
+
+
 def run(cmd: list[str], logfile: Path | None = None, **kw) -> None:
     log("$ " + " ".join(cmd)[:300] + (f"  (output: {logfile})" if logfile else ""))
     if logfile:
@@ -257,7 +273,9 @@ def ensure_lab(release: str, version: str, use_lab: bool) -> tuple[Path, dict]:
             log(f"the lab cluster runs Kubernetes {current}, not {version}: removing it (tools/lab/lab-down.sh)")
             run(["bash", str(REPO / "tools" / "lab" / "lab-down.sh")], cwd=REPO)
     vars_file = cache() / "lab" / "conformance-vars.yml"
-    if up:
+    if up and registry_configured(env, registry):
+        log(f"the nodes' containerd already pulls from {registry} (containerd_registries)")
+    elif up:
         vars_file.write_text(yaml.safe_dump({"containerd_registries": [
             {"registry": registry, "url": f"http://{registry}"}]}))
         cmd = ["ansible-playbook", "-i", env["EKSD_LAB_INVENTORY"], "site.yml", "-e", f"eksd_release={release}",
