@@ -55,7 +55,7 @@ bm = be.bm
 # registries of the suite that must stay as they are: the tests using them expect the pull to fail
 KEEP_REGISTRIES = ("invalidRegistry", "privateRegistry", "gcAuthenticatedRegistry")
 # bumped when an image's recipe changes: cached images of an older recipe are rebuilt
-RECIPE = 6
+RECIPE = 7
 # constant name in manifest.go -> kind of image built here
 KINDS = {
     "Agnhost": "agnhost", "AgnhostPrev": "agnhost", "BusyBox": "busybox", "NonRoot": "nonroot",
@@ -75,6 +75,12 @@ ALTERNATIVES = {"/bin/nc": "nc.openbsd", "/bin/netcat": "nc.openbsd", "/usr/bin/
 DEBIAN_CHECKS = ('case "$(nc -h 2>&1)" in *OpenBSD*) ;; *) exit 1;; esac', "curl --version", "dig -v", "host -V",
                  "ip -V", "ping -V", "getent passwd root", "bash --version",
                  'case "$(iperf -v 2>&1)" in *"iperf version"*) ;; *) exit 1;; esac', "awk 'BEGIN{}'")
+# the busybox images' shell: upstream's busybox 1.29 ash passes environment variables whose names are not shell
+# identifiers (a ConfigMap key "data-1" through envFrom) on to the commands it runs; Debian's busybox 1.35 ash and
+# dash drop them, bash keeps them (the "consumable via the environment" tests run `sh -c env` in busybox)
+SHELL_PACKAGES = ("bash",)
+SHELL_LINKS = {"/bin/sh": "bash"}
+SHELL_CHECKS = ("bash --version", "test -x /bin/sh")
 PATH_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
 
 
@@ -168,7 +174,8 @@ def debian_binary(package: str, member: str, work: Path) -> Path:
     return root / member.lstrip("/")
 
 
-def debian_root(packages: tuple[str, ...], work: Path) -> tuple[Path, list[str]]:
+def debian_root(packages: tuple[str, ...], work: Path, checks: tuple[str, ...] = DEBIAN_CHECKS,
+                links: dict[str, str] | None = None) -> tuple[Path, list[str]]:
     """A root directory holding `packages` and everything they depend on (apt's own resolution against an
     empty system, no recommends), unpacked with dpkg-deb -x (no maintainer scripts: ALTERNATIVES and a few
     /etc files stand in for them), without documentation. Cached in work/root-<hash of package versions>.
@@ -182,7 +189,8 @@ def debian_root(packages: tuple[str, ...], work: Path) -> tuple[Path, list[str]]
     if not closure:
         raise RuntimeError(f"apt-get -s install {' '.join(packages)}: no packages to install (apt-get update?)")
     pins = [f"{name}={version}" for name, version in closure]
-    key = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:12]
+    links = {**ALTERNATIVES, **(links or {})}
+    key = hashlib.sha256("\n".join(pins + sorted(f"{k}->{v}" for k, v in links.items())).encode()).hexdigest()[:12]
     root, done_file = work / f"root-{key}", work / f"root-{key}.packages"
     if root.is_dir() and done_file.exists():
         return root, pins
@@ -203,9 +211,10 @@ def debian_root(packages: tuple[str, ...], work: Path) -> tuple[Path, list[str]]
         bm.run(["dpkg-deb", "-x", str(deb[0]), str(tmp)])
     for sub in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian"):
         shutil.rmtree(tmp / sub, ignore_errors=True)
-    for link, target in ALTERNATIVES.items():
-        if not os.path.lexists(tmp / link.lstrip("/")):
-            (tmp / link.lstrip("/")).symlink_to(target)
+    for link, target in links.items():
+        path = tmp / link.lstrip("/")
+        if path.parent.is_dir() and not os.path.lexists(path):
+            path.symlink_to(target)
     etc = tmp / "etc"
     for name, text in (("nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\nnetworks: files\n"),
                        ("passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n"),
@@ -215,7 +224,7 @@ def debian_root(packages: tuple[str, ...], work: Path) -> tuple[Path, list[str]]
     (tmp / "tmp").mkdir(exist_ok=True)
     os.chmod(tmp / "tmp", 0o1777)
     if os.geteuid() == 0:
-        for check in DEBIAN_CHECKS:
+        for check in checks:
             done = subprocess.run(["chroot", str(tmp), "/bin/sh", "-c", check], capture_output=True, text=True)
             if done.returncode != 0:
                 raise RuntimeError(f"Debian root: `{check}` failed in chroot: {(done.stderr or done.stdout).strip()}")
@@ -274,7 +283,8 @@ class ImageBuilder:
     def busybox(self) -> tuple[Path, list[str]]:
         bb = debian_binary("busybox-static", "/bin/busybox", self.out / "debs")
         links = busybox_links(subprocess.run([str(bb), "--list-full"], capture_output=True, text=True, check=True).stdout)
-        return bb, links
+        # and every applet in /bin as well, as in upstream's busybox images (the sysctl test runs /bin/sysctl)
+        return bb, sorted(set(links) | {"/bin/" + link.rsplit("/", 1)[-1] for link in links})
 
     def pause(self) -> Path:
         dest = self.bin / "pause"
@@ -315,8 +325,14 @@ class ImageBuilder:
         files, links = self.busybox_files()
         opts: dict = {}
         notes = []
-        extra: dict[str, bytes] = {}
+        extra: dict[str, bytes | None] = {}
         base = None
+        if kind in ("busybox", "nonroot"):
+            base, pins = debian_root(SHELL_PACKAGES, self.out / "debs", SHELL_CHECKS, SHELL_LINKS)
+            links = applet_links(links, provided_commands(base))
+            entry["debian_packages"] = pins
+            notes.append("/bin/sh is Debian's bash (keeps environment variables whose names are not identifiers, as "
+                         "upstream's busybox 1.29 ash does); every other command a busybox applet")
         if kind in ("agnhost", "dnsutils"):
             base, pins = debian_root(DEBIAN_PACKAGES, self.out / "debs")
             links = applet_links(links, provided_commands(base))
@@ -330,6 +346,13 @@ class ImageBuilder:
             if source != tag:
                 notes.append(f"agnhost {source} (the source in k8s.io/kubernetes {self.version}) tagged {tag}: "
                              f"the module version holding {tag} is not used")
+            # as upstream's Dockerfile: /agnhost-2 (the entrypoint override tests), porter's TLS pair at / (its
+            # https ports, the proxy test), /uploads (netexec), iperf in /usr/local/bin
+            files["/agnhost-2"] = "agnhost"
+            porter = self.moddir / "test/images/agnhost/porter"
+            files["/localhost.crt"] = str(porter / "localhost.crt")
+            files["/localhost.key"] = str(porter / "localhost.key")
+            extra["/usr/local/bin/iperf"] = None
             opts = {"entrypoint": ["/agnhost"], "cmd": ["pause"]}
         elif kind == "dnsutils":
             opts = {"cmd": ["/bin/sh"]}
@@ -411,7 +434,7 @@ class ImageBuilder:
         return dest
 
 
-def build_with_links(files: dict[str, str], links: list[str], extra: dict[str, bytes], opts: dict,
+def build_with_links(files: dict[str, str], links: list[str], extra: dict[str, bytes | None], opts: dict,
                      base: Path | None = None) -> oci.Image:
     """oci.build_image with busybox applet symlinks and small generated files: laid out in a staging root
     directory (oci.build_image's rootfs; a copy of `base` first, when given), the binaries added on top."""
@@ -427,7 +450,18 @@ def build_with_links(files: dict[str, str], links: list[str], extra: dict[str, b
         for dest, data in extra.items():
             path = Path(root) / dest.lstrip("/")
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            if data is None:  # a link to the Debian command of the same name
+                path.symlink_to("/usr/bin/" + path.name)
+            else:
+                path.write_bytes(data)
+        for dest, target in list(files.items()):
+            if "/" not in target:  # a relative symlink (agnhost-2 -> agnhost)
+                path = Path(root) / dest.lstrip("/")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.symlink_to(target)
+                del files[dest]
+        if "/agnhost" in files:
+            (Path(root) / "uploads").mkdir(exist_ok=True)
         (Path(root) / "tmp").mkdir(exist_ok=True)
         os.chmod(Path(root) / "tmp", 0o1777)
         os.chmod(root, 0o755)
