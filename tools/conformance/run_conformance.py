@@ -336,6 +336,10 @@ def conformance(args) -> int:
     out.mkdir(parents=True)
     log(f"{len(parallel)} parallel + {len(serial)} serial tests ({len(left_out)} excluded), results in {out}")
 
+    # the sig-cli tests run kubectl: the release's own (a kubectl on PATH may be any version)
+    kubectl = kubectl_path(args.release)
+    if kubectl is None:
+        raise RunError(f"no kubectl of {args.release} in the mirror ({cache() / 'mirror'})")
     env_run = {**os.environ, "KUBE_TEST_REPO_LIST": str(repo_list)}
     phases, results = {}, {}
     for name, tests, procs in (("parallel", parallel, max(1, args.procs)), ("serial", serial, 1)):
@@ -344,6 +348,7 @@ def conformance(args) -> int:
         report = out / name
         report.mkdir()
         e2e_args = [f"--kubeconfig={kubeconfig}", "--provider=skeleton", f"--report-dir={report}",
+                     f"--kubectl-path={kubectl}",
                     "--disable-log-dump",
                     "--non-blocking-taints=node-role.kubernetes.io/control-plane,node-role.kubernetes.io/master"]
         cmd = ginkgo_command(e2e_dir / "ginkgo", e2e_dir / "e2e.test", v2, names_regex(tests),

@@ -68,8 +68,8 @@ def test_select_focus_skip_serial_and_exclusions():
     tests = [ENDPOINT, DNS, LOGS, SERIAL.replace(" validates", "\n  validates")]
     parallel, serial, left = run_conformance.select(tests, r"\[sig-network\]|\[sig-scheduling\]", None, {DNS: "r"}, False)
     assert parallel == [ENDPOINT] and serial == [SERIAL] and left == [DNS]
-    parallel, _, left = run_conformance.select(tests, None, "Kubelet", {DNS: "r"}, True)
-    assert parallel == [DNS, ENDPOINT] and left == []
+    parallel, serial, left = run_conformance.select(tests, None, "Kubelet", {DNS: "r"}, True)
+    assert parallel == [DNS, ENDPOINT] and serial == [SERIAL] and left == []
 
 
 def test_parse_junit_v1_and_v2():
