@@ -6,6 +6,7 @@
 #   make lab-down             remove the lab (caches are kept)
 #   make conformance-build RELEASE=...   e2e.test + ginkgo for the release's Kubernetes version (cached)
 #   make conformance-images RELEASE=... [REGISTRY=host:port]   the tests' images (cached), pushed; last line: KUBE_TEST_REPO_LIST
+#   make conformance [RELEASE=...] [FOCUS=regex] [SKIP=regex]   the [Conformance] tests on a lab cluster; non-zero on an unexplained failure
 #   make cis                  kube-bench (CIS Kubernetes Benchmark) on every lab node; non-zero on a scored FAIL
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -23,10 +24,10 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-routed test-day2 test mirror lab-up lab-down lab bench bench-upgrade build cis conformance-build conformance-images
+.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-mixed-os test-routed test-day2 test mirror lab-up lab-down lab bench bench-upgrade build cis conformance-build conformance-images conformance test-conformance
 
 help:
-	@sed -n '1,9p' Makefile
+	@sed -n '1,10p' Makefile
 
 venv: $(BIN)/.installed
 $(BIN)/.installed: requirements.txt
@@ -83,6 +84,10 @@ test-upgrade-minor: venv
 test-maintenance: venv
 	$(BIN)/molecule test -s maintenance
 
+# Debian 12 and 13 in one cluster (1+1, 1-36-7): node1 bookworm, node2 trixie, containerd from each suite's packages.
+test-mixed-os: venv
+	$(BIN)/molecule test -s mixed_os
+
 # Nodes on two podman networks routed through the host (EKSD_LAB_ROUTED=1), cni_provider flannel (VXLAN), 1-24-9:
 # DNS from every node, pod-to-pod across the subnets, a Service, and preflight refusing the bridge provider
 # (molecule/routed; builds flannel from its Go modules once).
@@ -92,8 +97,14 @@ test-routed: venv
 test: test-unit test-offline test-molecule
 
 # Everything that needs more clusters than CI's 90 minutes hold beside `make test`: the day-2 scenarios,
-# HA failover, the interrupted run and the routed pod network (hours on 2 cores; run before a release).
-test-day2: test-faults-cluster test-upgrade test-lifecycle test-ha test-routed
+# HA failover, the interrupted run, Debian 12+13 in one cluster and the routed pod network (hours on 2 cores;
+# run before a release).
+test-day2: test-faults-cluster test-upgrade test-lifecycle test-ha test-mixed-os test-routed test-conformance
+
+# The whole conformance suite on 1-24-9 and on the newest release, one lab each (see `conformance` below).
+CONFORMANCE_RELEASES ?= 1-24-9 1-36-7
+test-conformance: venv
+	for release in $(CONFORMANCE_RELEASES); do $(MAKE) --no-print-directory conformance RELEASE=$$release || exit 1; done
 
 bench: venv
 	$(BIN)/python tools/bench_resolve.py
@@ -128,6 +139,18 @@ conformance-build: venv
 REGISTRY ?=
 conformance-images: venv
 	$(BIN)/python tools/conformance/build_images.py $(RELEASE) $(if $(REGISTRY),--registry $(REGISTRY))
+
+# Kubernetes' [Conformance] tests, offline, on a lab cluster (tools/conformance/run_conformance.py): reuses the lab
+# when it runs the release's Kubernetes version (else lab.sh, NODES as for `make lab`), gives its containerd the lab
+# registry (containerd_registries), builds and pushes the images, runs the tests in parallel (PROCS, default 3) then
+# the [Serial] ones; tests/conformance/exclusions.yml lists what cannot pass here. Results: $(EKSD_CACHE)/conformance/
+# results/<release>/<timestamp>/ (JUnit XML, summary.json, summary.txt). Non-zero on a failure the list does not explain.
+FOCUS ?=
+SKIP ?=
+PROCS ?=
+conformance: venv
+	$(if $(NODES),NODES=$(NODES)) $(BIN)/python tools/conformance/run_conformance.py $(RELEASE) \
+	    $(if $(FOCUS),--focus '$(FOCUS)') $(if $(SKIP),--skip '$(SKIP)') $(if $(PROCS),--procs $(PROCS))
 
 # CIS Kubernetes Benchmark: kube-bench (built once per version into $(EKSD_CACHE)/kube-bench) on every node
 # of the current lab; prints pass/fail/warn per node and exits non-zero on any scored FAIL

@@ -5,9 +5,12 @@ KUBE_TEST_REPO_LIST file that points e2e.test at it.
 The release's Kubernetes version and the upstream image names come from build_e2e.py (its build.json,
 built first if missing). Images are built without a container engine with tools/lab/oci.py (single layer):
 
-  agnhost       k8s.io/kubernetes/test/images/agnhost from the same module version (CGO_ENABLED=0), on a busybox
-                root (upstream's base has a shell too); when the source VERSION differs from the tag the suite
-                names, the source version is tagged with the suite's tag and the record says so
+  agnhost       k8s.io/kubernetes/test/images/agnhost from the same module version (CGO_ENABLED=0), on a root
+                made from Debian packages (dash as /bin/sh, bash, netcat-openbsd, curl, dig, iproute2, ping,
+                iperf: what upstream's Alpine base adds) plus busybox applets for the other commands; when the
+                source VERSION differs from the tag the suite names, the source version is tagged with the
+                suite's tag and the record says so
+  jessie-dnsutils, glibc-dns-testing   the same Debian root (dig, getent, a shell that honours PATH)
   busybox       Debian's busybox-static binary with its applet links (busybox --list-full)
   nonroot       busybox, USER 1234 (upstream: busybox + USER 1234)
   nginx, httpd  busybox's httpd serving an index.html on port 80 (NOT nginx/httpd: what the conformance tests
@@ -27,12 +30,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -50,13 +55,33 @@ bm = be.bm
 # registries of the suite that must stay as they are: the tests using them expect the pull to fail
 KEEP_REGISTRIES = ("invalidRegistry", "privateRegistry", "gcAuthenticatedRegistry")
 # bumped when an image's recipe changes: cached images of an older recipe are rebuilt
-RECIPE = 5
+RECIPE = 7
 # constant name in manifest.go -> kind of image built here
 KINDS = {
     "Agnhost": "agnhost", "AgnhostPrev": "agnhost", "BusyBox": "busybox", "NonRoot": "nonroot",
     "Nginx": "httpd", "NginxNew": "httpd", "Httpd": "httpd", "HttpdNew": "httpd",
     "Kitten": "webserver", "Nautilus": "webserver", "Pause": "pause", "Nonewprivs": "nonewprivs",
+    "JessieDnsutils": "dnsutils", "GlibcDnsTesting": "dnsutils", "APIServer": "sample-apiserver", "Etcd": "etcd",
 }
+# Debian packages (with their dependencies) under agnhost and the DNS images: upstream's agnhost adds bind-tools,
+# curl, netcat-openbsd, iproute2, iperf and bash to Alpine; the tests exec `nc -v -t -w 2 ...`, `curl`, `dig`,
+# `getent hosts`, `ip`, `ping` in their pods, through `sh -c` (a shell that honours PATH: dash, not the
+# busybox-static shell, which runs its own applets first)
+DEBIAN_PACKAGES = ("dash", "bash", "netcat-openbsd", "curl", "bind9-dnsutils", "bind9-host", "iproute2",
+                   "iputils-ping", "iperf", "libc-bin", "mawk")
+# links that the packages' maintainer scripts would make (update-alternatives), not part of their files
+ALTERNATIVES = {"/bin/nc": "nc.openbsd", "/bin/netcat": "nc.openbsd", "/usr/bin/awk": "mawk"}
+# commands checked in the Debian root (chroot) before it is used: a missing library fails the build here
+DEBIAN_CHECKS = ('case "$(nc -h 2>&1)" in *OpenBSD*) ;; *) exit 1;; esac', "curl --version", "dig -v", "host -V",
+                 "ip -V", "ping -V", "getent passwd root", "bash --version",
+                 'case "$(iperf -v 2>&1)" in *"iperf version"*) ;; *) exit 1;; esac', "awk 'BEGIN{}'")
+# the busybox images' shell: upstream's busybox 1.29 ash passes environment variables whose names are not shell
+# identifiers (a ConfigMap key "data-1" through envFrom) on to the commands it runs; Debian's busybox 1.35 ash and
+# dash drop them, bash keeps them (the "consumable via the environment" tests run `sh -c env` in busybox)
+SHELL_PACKAGES = ("bash",)
+SHELL_LINKS = {"/bin/sh": "bash"}
+SHELL_CHECKS = ("bash --version", "test -x /bin/sh")
+PATH_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
 
 
 def log(msg: str) -> None:
@@ -113,6 +138,18 @@ def ldd_paths(ldd_output: str) -> list[str]:
     return sorted(set(paths))
 
 
+def apt_closure(simulate_output: str) -> list[tuple[str, str]]:
+    """(package, version) of each `Inst` line of `apt-get -s install` (against an empty dpkg status: every
+    package the requested ones need), sorted."""
+    return sorted(set(re.findall(r"^Inst (\S+) \((\S+) ", simulate_output, re.M)))
+
+
+def applet_links(links: list[str], provided: set[str]) -> list[str]:
+    """Busybox applet paths whose command name no file of the Debian root provides in any PATH directory
+    (`/usr/bin/nc` is dropped when Debian has `/bin/nc`: /usr/bin comes first in PATH)."""
+    return [link for link in links if link.rsplit("/", 1)[-1] not in provided]
+
+
 def wanted(record: dict) -> dict[str, str]:
     """{constant: upstream image} of the conformance tests' images that this builder knows how to make."""
     imgs = record.get("conformance_package_images") or {}
@@ -135,6 +172,72 @@ def debian_binary(package: str, member: str, work: Path) -> Path:
         shutil.rmtree(root, ignore_errors=True)
         bm.run(["dpkg-deb", "-x", str(debs[-1]), str(root)])
     return root / member.lstrip("/")
+
+
+def debian_root(packages: tuple[str, ...], work: Path, checks: tuple[str, ...] = DEBIAN_CHECKS,
+                links: dict[str, str] | None = None) -> tuple[Path, list[str]]:
+    """A root directory holding `packages` and everything they depend on (apt's own resolution against an
+    empty system, no recommends), unpacked with dpkg-deb -x (no maintainer scripts: ALTERNATIVES and a few
+    /etc files stand in for them), without documentation. Cached in work/root-<hash of package versions>.
+    Returns the root and the `package=version` list."""
+    work.mkdir(parents=True, exist_ok=True)
+    status = work / "empty-status"
+    status.write_text("")
+    sim = bm.run(["apt-get", "-s", "-o", f"Dir::State::status={status}", "install", "--no-install-recommends",
+                  *packages])
+    closure = apt_closure(sim)
+    if not closure:
+        raise RuntimeError(f"apt-get -s install {' '.join(packages)}: no packages to install (apt-get update?)")
+    pins = [f"{name}={version}" for name, version in closure]
+    links = {**ALTERNATIVES, **(links or {})}
+    key = hashlib.sha256("\n".join(pins + sorted(f"{k}->{v}" for k, v in links.items())).encode()).hexdigest()[:12]
+    root, done_file = work / f"root-{key}", work / f"root-{key}.packages"
+    if root.is_dir() and done_file.exists():
+        return root, pins
+    pool = work / "pool"
+    pool.mkdir(exist_ok=True)
+    missing = [p for p, (name, version) in zip(pins, closure)
+               if not list(pool.glob(f"{name.split(':')[0]}_{version.replace(':', '%3a')}_*.deb"))]
+    if missing:
+        bm.run(["nice", "-n", "19", "apt-get", "download", *missing], cwd=pool)
+    shutil.rmtree(root, ignore_errors=True)
+    tmp = work / f"root-{key}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for name, version in closure:
+        deb = sorted(pool.glob(f"{name.split(':')[0]}_{version.replace(':', '%3a')}_*.deb"))
+        if not deb:
+            raise RuntimeError(f"{name} {version}: not downloaded into {pool}")
+        bm.run(["dpkg-deb", "-x", str(deb[0]), str(tmp)])
+    for sub in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian"):
+        shutil.rmtree(tmp / sub, ignore_errors=True)
+    for link, target in links.items():
+        path = tmp / link.lstrip("/")
+        if path.parent.is_dir() and not os.path.lexists(path):
+            path.symlink_to(target)
+    etc = tmp / "etc"
+    for name, text in (("nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\nnetworks: files\n"),
+                       ("passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n"),
+                       ("group", "root:x:0:\nnogroup:x:65534:\n")):
+        if not (etc / name).exists():
+            (etc / name).write_text(text)
+    (tmp / "tmp").mkdir(exist_ok=True)
+    os.chmod(tmp / "tmp", 0o1777)
+    if os.geteuid() == 0:
+        for check in checks:
+            done = subprocess.run(["chroot", str(tmp), "/bin/sh", "-c", check], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"Debian root: `{check}` failed in chroot: {(done.stderr or done.stdout).strip()}")
+    else:
+        log("not root: the Debian root's commands are not checked in a chroot")
+    os.replace(tmp, root)
+    done_file.write_text("\n".join(pins) + "\n")
+    return root, pins
+
+
+def provided_commands(root: Path) -> set[str]:
+    """Names of the files and links in the root's PATH directories."""
+    return {p.name for d in PATH_DIRS if (root / d).is_dir() for p in (root / d).iterdir()}
 
 
 class ImageBuilder:
@@ -160,13 +263,15 @@ class ImageBuilder:
         self.index = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
 
     # binaries -----------------------------------------------------------------------------
-    def go_command(self, name: str, mode: int = 0o755) -> Path:
-        """k8s.io/kubernetes/test/images/<name> of the module version, static (CGO_ENABLED=0), cached in bin/."""
+    def go_command(self, name: str, mode: int = 0o755, package: str = "") -> Path:
+        """k8s.io/kubernetes/test/images/<name> (or `package`) of the module version, static (CGO_ENABLED=0), cached
+        in bin/."""
         dest = self.bin / name
         if not dest.exists() or self.force:
             t0 = time.monotonic()
             bm.run(["nice", "-n", "19", "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(dest) + ".tmp",
-                    f"k8s.io/kubernetes/test/images/{name}"], cwd=self.wdir, env=self.env)
+                    package or f"k8s.io/kubernetes/test/images/{name}"], cwd=self.wdir,
+                   env={**self.env, "CGO_ENABLED": "0"})
             os.chmod(str(dest) + ".tmp", mode)
             os.replace(str(dest) + ".tmp", dest)
             log(f"{name} built in {time.monotonic() - t0:.0f}s")
@@ -178,7 +283,8 @@ class ImageBuilder:
     def busybox(self) -> tuple[Path, list[str]]:
         bb = debian_binary("busybox-static", "/bin/busybox", self.out / "debs")
         links = busybox_links(subprocess.run([str(bb), "--list-full"], capture_output=True, text=True, check=True).stdout)
-        return bb, links
+        # and every applet in /bin as well, as in upstream's busybox images (the sysctl test runs /bin/sysctl)
+        return bb, sorted(set(links) | {"/bin/" + link.rsplit("/", 1)[-1] for link in links})
 
     def pause(self) -> Path:
         dest = self.bin / "pause"
@@ -188,6 +294,22 @@ class ImageBuilder:
                     str(self.moddir / "build/pause/linux/pause.c")])
             bm.run(["strip", str(dest)])
         return dest
+
+    def etcd(self) -> tuple[Path, str]:
+        """The etcd binary of the release's own EKS-D etcd tarball in the mirror (build_mirror.py's), and its version."""
+        m = re.match(r"kubernetes-(\d+)-(\d+)-eks-(\d+)$", self.record["release"])
+        found = sorted(bm.cache_root().joinpath("mirror", f"kubernetes-{m.group(1)}-{m.group(2)}", "releases", m.group(3), "artifacts",
+                                 "etcd").glob("*/etcd-linux-amd64-*.tar.gz")) if m else []
+        if not found:
+            raise RuntimeError(f"no etcd tarball of {self.record['release']} in the mirror: run make mirror RELEASE=...")
+        version = found[-1].parent.name
+        dest = self.bin / f"etcd-{version}"
+        if not dest.exists():
+            with tarfile.open(found[-1]) as tf:
+                member = next(t for t in tf.getmembers() if t.isfile() and t.name.rsplit("/", 1)[-1] == "etcd")
+                dest.write_bytes(tf.extractfile(member).read())
+            os.chmod(dest, 0o755)
+        return dest, version
 
     # images -------------------------------------------------------------------------------
     def busybox_files(self) -> tuple[dict[str, str], list[str]]:
@@ -203,7 +325,20 @@ class ImageBuilder:
         files, links = self.busybox_files()
         opts: dict = {}
         notes = []
-        extra: dict[str, bytes] = {}
+        extra: dict[str, bytes | None] = {}
+        base = None
+        if kind in ("busybox", "nonroot"):
+            base, pins = debian_root(SHELL_PACKAGES, self.out / "debs", SHELL_CHECKS, SHELL_LINKS)
+            links = applet_links(links, provided_commands(base))
+            entry["debian_packages"] = pins
+            notes.append("/bin/sh is Debian's bash (keeps environment variables whose names are not identifiers, as "
+                         "upstream's busybox 1.29 ash does); every other command a busybox applet")
+        if kind in ("agnhost", "dnsutils"):
+            base, pins = debian_root(DEBIAN_PACKAGES, self.out / "debs")
+            links = applet_links(links, provided_commands(base))
+            entry["debian_packages"] = pins
+            notes.append(f"Debian root ({len(pins)} packages: {', '.join(DEBIAN_PACKAGES)} and their dependencies), "
+                         "dash as /bin/sh; busybox applets for the commands Debian's packages do not provide")
         if kind == "agnhost":
             files["/agnhost"] = str(self.agnhost())
             source = (self.moddir / "test/images/agnhost/VERSION").read_text().strip()
@@ -211,14 +346,16 @@ class ImageBuilder:
             if source != tag:
                 notes.append(f"agnhost {source} (the source in k8s.io/kubernetes {self.version}) tagged {tag}: "
                              f"the module version holding {tag} is not used")
-            # the service tests exec `nc -v -t -w 2 HOST PORT` in agnhost pods: busybox's small nc lacks -v/-t
-            nc = debian_binary("netcat-openbsd", "/bin/nc.openbsd", self.out / "debs")
-            files["/bin/nc"] = files["/usr/bin/nc"] = str(nc)  # /usr/bin comes first in PATH
-            for lib in ldd_paths(bm.run(["ldd", str(nc)])):
-                files[lib] = os.path.realpath(lib)
+            # as upstream's Dockerfile: /agnhost-2 (the entrypoint override tests), porter's TLS pair at / (its
+            # https ports, the proxy test), /uploads (netexec), iperf in /usr/local/bin
+            files["/agnhost-2"] = "agnhost"
+            porter = self.moddir / "test/images/agnhost/porter"
+            files["/localhost.crt"] = str(porter / "localhost.crt")
+            files["/localhost.key"] = str(porter / "localhost.key")
+            extra["/usr/local/bin/iperf"] = None
             opts = {"entrypoint": ["/agnhost"], "cmd": ["pause"]}
-            notes.append("/bin/nc and /usr/bin/nc are Debian's netcat-openbsd with this machine's libraries (ldd)")
-            notes.append("busybox applets instead of upstream's base (alpine/debian with curl, iproute2, ...)")
+        elif kind == "dnsutils":
+            opts = {"cmd": ["/bin/sh"]}
         elif kind == "busybox":
             opts = {"cmd": ["sh"]}
             notes.append("Debian busybox-static " + Path(sorted((self.out / "debs").glob("busybox-static_*.deb"))[-1]).name)
@@ -240,12 +377,24 @@ class ImageBuilder:
             files["/usr/local/bin/nnp"] = str(self.go_command("nonewprivs", 0o4755))
             opts = {"cmd": ["nnp"]}
             notes.append("test/images/nonewprivs (nnp) of the module, setuid root, on busybox as upstream")
+        elif kind == "sample-apiserver":
+            files["/kube-sample-apiserver"] = str(self.go_command(
+                "kube-sample-apiserver", package="k8s.io/sample-apiserver"))
+            opts = {"entrypoint": ["/kube-sample-apiserver"]}
+            notes.append(f"k8s.io/sample-apiserver of k8s.io/kubernetes {self.version} (its staging module), not the "
+                         f"{tag} build upstream tagged; busybox base")
+        elif kind == "etcd":
+            binary, version = self.etcd()
+            files["/usr/local/bin/etcd"] = str(binary)
+            opts = {"cmd": ["/usr/local/bin/etcd"]}
+            entry["source_version"] = version
+            notes.append(f"etcd {version} of the EKS-D release (the mirror's tarball), tagged {tag}; busybox base")
         elif kind == "pause":
             files = {"/pause": str(self.pause())}
             links = []
             opts = {"entrypoint": ["/pause"]}
             notes.append("pause.c of the module, gcc -static (glibc)")
-        img = build_with_links(files, links, extra, opts)
+        img = build_with_links(files, links, extra, opts, base)
         img.write_layout(str(layout), tag=tag)
         entry.update(digest=img.digest, notes=notes)
         return entry
@@ -285,12 +434,15 @@ class ImageBuilder:
         return dest
 
 
-def build_with_links(files: dict[str, str], links: list[str], extra: dict[str, bytes], opts: dict) -> oci.Image:
+def build_with_links(files: dict[str, str], links: list[str], extra: dict[str, bytes | None], opts: dict,
+                     base: Path | None = None) -> oci.Image:
     """oci.build_image with busybox applet symlinks and small generated files: laid out in a staging root
-    directory (oci.build_image's rootfs), the binaries added on top."""
+    directory (oci.build_image's rootfs; a copy of `base` first, when given), the binaries added on top."""
     with tempfile.TemporaryDirectory(prefix="eksd-img-") as root:
+        if base is not None:
+            shutil.copytree(base, root, symlinks=True, dirs_exist_ok=True)
         for link in links:
-            if link in files:
+            if link in files or os.path.lexists(Path(root) / link.lstrip("/")):
                 continue
             path = Path(root) / link.lstrip("/")
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,7 +450,18 @@ def build_with_links(files: dict[str, str], links: list[str], extra: dict[str, b
         for dest, data in extra.items():
             path = Path(root) / dest.lstrip("/")
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            if data is None:  # a link to the Debian command of the same name
+                path.symlink_to("/usr/bin/" + path.name)
+            else:
+                path.write_bytes(data)
+        for dest, target in list(files.items()):
+            if "/" not in target:  # a relative symlink (agnhost-2 -> agnhost)
+                path = Path(root) / dest.lstrip("/")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.symlink_to(target)
+                del files[dest]
+        if "/agnhost" in files:
+            (Path(root) / "uploads").mkdir(exist_ok=True)
         (Path(root) / "tmp").mkdir(exist_ok=True)
         os.chmod(Path(root) / "tmp", 0o1777)
         os.chmod(root, 0o755)

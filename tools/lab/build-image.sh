@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Build the lab's host image: Debian bookworm with systemd, made with debootstrap (no image pulls).
+# Build a lab host image: Debian with systemd, made with debootstrap (no image pulls), one per Debian suite.
 #
-#   tools/lab/build-image.sh            # builds once, then reuses (prints the image reference)
-#   EKSD_LAB_REBUILD=1 tools/lab/build-image.sh   # rebuild even if cached
+#   tools/lab/build-image.sh                            # bookworm: builds once, then reuses (prints the image reference)
+#   EKSD_LAB_SUITE=trixie tools/lab/build-image.sh      # Debian 13
+#   EKSD_LAB_REBUILD=1 tools/lab/build-image.sh         # rebuild even if cached
 #
 # Prints progress on stderr and the image reference on stdout.
-# Result: podman image localhost/eksd-lab-node:<key> (also tagged :latest), where <key> hashes
-# everything that goes into the image (this script, the package list, the host's apt configuration
-# copied into it). The rootfs tarball is cached as ${EKSD_CACHE:-~/.cache/eksd}/lab/rootfs-<key>.tar,
-# so a machine that lost its podman storage only re-imports.
+# Result: podman image localhost/eksd-lab-node:<suite>-<key>, also tagged :<suite> (and :latest for bookworm, the
+# default suite, so that the image name existing labs use keeps meaning bookworm), where <key> hashes everything
+# that goes into the image (the suite, this script, the package list, the host's apt configuration copied into
+# it). The rootfs tarball is cached per suite as ${EKSD_CACHE:-~/.cache/eksd}/lab/rootfs-<suite>-<key>.tar, so a
+# machine that lost its podman storage only re-imports; building one suite never drops another suite's image or
+# tarball.
 #
 # Kubernetes node packages (containerd, conntrack, socat, ebtables, ethtool, ...) are deliberately NOT
 # in the image: the collection's roles install them. The image carries the host's apt sources and
-# apt settings (proxy, auth, Check-Valid-Until) so `apt-get install containerd` works inside a node.
+# apt settings (proxy, auth, Check-Valid-Until) so `apt-get install containerd` works inside a node; where the
+# suite is not the host's own, the host's codename in those sources (bookworm, bookworm-updates,
+# bookworm-security, ...) is replaced by the suite's, so a trixie node installs trixie's packages.
 #
 # Env: EKSD_CACHE, EKSD_LAB_IMAGE (default localhost/eksd-lab-node), EKSD_LAB_SUITE (bookworm),
 #      EKSD_DEBIAN_MIRROR (default: first Debian URI of the host's apt sources), EKSD_LAB_REBUILD=1.
@@ -25,6 +30,10 @@ CACHE=${EKSD_CACHE:-${HOME:-/root}/.cache/eksd}
 LABCACHE=$CACHE/lab
 IMAGE=${EKSD_LAB_IMAGE:-localhost/eksd-lab-node}
 SUITE=${EKSD_LAB_SUITE:-bookworm}
+DEFAULT_SUITE=bookworm
+[[ $SUITE =~ ^[a-z]+$ ]] || { echo "build-image.sh: EKSD_LAB_SUITE must be a Debian codename (bookworm, trixie), not '$SUITE'" >&2; exit 1; }
+# The host's own codename: its apt sources name it, and a node of another suite gets that suite's name instead.
+HOST_SUITE=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
 INCLUDE=systemd,systemd-sysv,dbus,python3,sudo,iproute2,procps,iptables,ca-certificates,curl,kmod,iputils-ping,openssh-server
 
 now() { date +%s.%N; }
@@ -71,16 +80,20 @@ mapfile -t APT_FILES < <(apt_files; signed_by_files)
 
 # --- cache key --------------------------------------------------------------------------------------
 KEY=$( {
-    echo "suite=$SUITE include=$INCLUDE mirror=$MIRROR"
+    echo "suite=$SUITE host_suite=$HOST_SUITE include=$INCLUDE mirror=$MIRROR"
     sha256sum "${BASH_SOURCE[0]}" "$HERE/node-cgroups.sh" | cut -d' ' -f1
     for f in "${APT_FILES[@]}"; do echo "$f"; sha256sum "$f" | cut -d' ' -f1; done
 } | sha256sum | cut -c1-12 )
-REF=$IMAGE:$KEY
-TARBALL=$LABCACHE/rootfs-$KEY.tar
+REF=$IMAGE:$SUITE-$KEY
+TARBALL=$LABCACHE/rootfs-$SUITE-$KEY.tar
+# Tags that name this suite's current image: :<suite>, and :latest for the default suite.
+ALIASES=("$IMAGE:$SUITE")
+[[ $SUITE == "$DEFAULT_SUITE" ]] && ALIASES+=("$IMAGE:latest")
+tag_aliases() { local a; for a in "${ALIASES[@]}"; do podman tag "$REF" "$a"; done; }
 
 T0=$(now)
 if [[ -z ${EKSD_LAB_REBUILD:-} ]] && podman image exists "$REF"; then
-    podman tag "$REF" "$IMAGE:latest"
+    tag_aliases
     log "image $REF exists: nothing to do"
     echo "$REF"
     exit 0
@@ -117,6 +130,15 @@ if [[ -n ${EKSD_LAB_REBUILD:-} || ! -s $TARBALL ]]; then
     for f in "${APT_FILES[@]}"; do
         install -D -m "$(stat -c %a "$f")" "$f" "$ROOTFS$f"
     done
+    # Another suite than the host's: its sources name the suite (bookworm-updates -> trixie-updates, ...); the
+    # expression runs twice because two names in a row ("bookworm bookworm-updates") share the space between them.
+    if [[ -n $HOST_SUITE && $HOST_SUITE != "$SUITE" ]]; then
+        for f in "${APT_FILES[@]}"; do
+            [[ $f =~ \.(list|sources)$ ]] || continue
+            sed -i -E "s/(^|[[:space:]])$HOST_SUITE(-[a-z]+)?([[:space:]]|$)/\1$SUITE\2\3/g; s/(^|[[:space:]])$HOST_SUITE(-[a-z]+)?([[:space:]]|$)/\1$SUITE\2\3/g" "$ROOTFS$f"
+        done
+        log "apt sources: $HOST_SUITE replaced by $SUITE"
+    fi
     # Identity: an empty machine-id makes systemd generate one per container at boot.
     : > "$ROOTFS/etc/machine-id"
     rm -f "$ROOTFS/var/lib/dbus/machine-id"
@@ -290,8 +312,12 @@ UNIT
     log "configured and packed $(du -h "$TARBALL" | cut -f1) in ${T_TAR}s -> $TARBALL"
     trap - EXIT
     cleanup
-    # Keep only the current key's tarball.
-    find "$LABCACHE" -maxdepth 1 -name 'rootfs-*.tar' ! -name "rootfs-$KEY.tar" -delete
+    # Keep only the current key's tarball of this suite (and drop the default suite's tarballs from before
+    # suites were in the name, rootfs-<key>.tar).
+    find "$LABCACHE" -maxdepth 1 -name "rootfs-$SUITE-*.tar" ! -name "rootfs-$SUITE-$KEY.tar" -delete
+    if [[ $SUITE == "$DEFAULT_SUITE" ]]; then
+        find "$LABCACHE" -maxdepth 1 -regextype egrep -regex '.*/rootfs-[0-9a-f]{12}\.tar' -delete
+    fi
 else
     log "reusing cached rootfs $TARBALL"
 fi
@@ -302,12 +328,16 @@ podman import --quiet \
     --change 'ENV container=podman' \
     --change 'STOPSIGNAL SIGRTMIN+3' \
     --change "LABEL eksd.lab.key=$KEY" \
+    --change "LABEL eksd.lab.suite=$SUITE" \
     "$TARBALL" "$REF" >/dev/null
-podman tag "$REF" "$IMAGE:latest"
-# Drop images of earlier keys (kept if a container still uses them).
-for old in $(podman images --filter reference="$IMAGE" --format '{{.Repository}}:{{.Tag}}' | grep -v -e ":$KEY\$" -e ':latest$'); do
-    if podman rmi "$old" >/dev/null 2>&1; then log "removed old image $old"; fi
+tag_aliases
+# Drop this suite's images of earlier keys (kept if a container still uses them), and for the default suite
+# the tags from before suites were in the name (:<key>). Other suites' images stay.
+old_tags="^$SUITE-[0-9a-f]{12}\$"
+[[ $SUITE == "$DEFAULT_SUITE" ]] && old_tags="$old_tags|^[0-9a-f]{12}\$"
+for tag in $(podman images --filter reference="$IMAGE" --format '{{.Tag}}' | grep -E "$old_tags" | grep -vx "$SUITE-$KEY"); do
+    if podman rmi "$IMAGE:$tag" >/dev/null 2>&1; then log "removed old image $IMAGE:$tag"; fi
 done
 log "podman import took $(elapsed "$t")s"
-log "done in $(elapsed "$T0")s: $REF (also $IMAGE:latest)"
+log "done in $(elapsed "$T0")s: $REF (also ${ALIASES[*]})"
 echo "$REF"

@@ -5,12 +5,16 @@
 #   tools/lab/lab-up.sh [NODES]        # default 2: node1 control plane + etcd, node2 worker
 #   HA=1 tools/lab/lab-up.sh [NODES]   # default 4: node1-3 control plane + stacked etcd, rest workers
 #   SPARE=2 tools/lab/lab-up.sh 4      # the last 2 nodes in group spare, outside the cluster (for scale.yml)
+#   EKSD_LAB_SUITES="bookworm trixie" tools/lab/lab-up.sh   # node1 Debian 12, node2 Debian 13 (one image per suite)
 #
 # Idempotent: with a lab up it reuses the network, nodes and servers (starts stopped ones, adds
 # missing nodes, removes nodes beyond NODES). Runs tools/lab/setup-host.sh and build-image.sh first
 # (both are no-ops once done).
 #
 # Nodes:     eksd-node1..N (hostname and network alias node1..N), IPs <subnet>.11, .12, ...
+# Suites:    EKSD_LAB_SUITES, Debian suites by node: the first word for node1, the second for node2, ...; nodes past
+#            the list take its last word (default: EKSD_LAB_SUITE, else bookworm, for every node). A node that
+#            runs another suite than asked is re-created.
 # Network:   eksd-lab, 10.89.64.0/24, gateway 10.89.64.1 (EKSD_LAB_SUBNET to change)
 # Routed:    EKSD_LAB_ROUTED=1 puts even nodes on a second network (EKSD_LAB_NETWORK2, default <network>-2, and
 #            EKSD_LAB_SUBNET2, default the next /24), routed to the first through this host without NAT
@@ -45,11 +49,24 @@ CONNECTION=${EKSD_LAB_CONNECTION:-ssh}
 log() { echo "lab-up: $*"; }
 T0=$(now)
 
-# --- host prerequisites and image -------------------------------------------------------------------
+# Debian suite of each node (NODE_SUITE[i]) from EKSD_LAB_SUITES.
+read -r -a SUITES <<< "${EKSD_LAB_SUITES:-${EKSD_LAB_SUITE:-bookworm}}"
+((${#SUITES[@]})) || SUITES=(bookworm)
+declare -A NODE_SUITE=() SUITE_REF=()
+for i in $(seq 1 "$NODES"); do
+    s=${SUITES[$(( i <= ${#SUITES[@]} ? i - 1 : ${#SUITES[@]} - 1 ))]}
+    [[ $s =~ ^[a-z]+$ ]] || { echo "lab-up: EKSD_LAB_SUITES holds '$s', not a Debian codename (bookworm, trixie)" >&2; exit 1; }
+    NODE_SUITE[$i]=$s
+done
+
+# --- host prerequisites and images (one per suite) ----------------------------------------------------
 mkdir -p "$RUN" "$MIRROR_DIR" "$REGISTRY_DIR"
 "$LAB_HERE/setup-host.sh" > "$RUN/setup-host.log" 2>&1 || { cat "$RUN/setup-host.log" >&2; exit 1; }
 t=$(now)
-REF=$("$LAB_HERE/build-image.sh" | tail -1)
+for s in $(printf '%s\n' "${NODE_SUITE[@]}" | sort -u); do
+    SUITE_REF[$s]=$(EKSD_LAB_SUITE=$s "$LAB_HERE/build-image.sh" | tail -1)
+done
+REF=${SUITE_REF[${NODE_SUITE[1]}]}
 T_IMAGE=$(elapsed "$t")
 
 # --- network(s) ---------------------------------------------------------------------------------------
@@ -143,11 +160,19 @@ created=0
 for i in $(seq 1 "$NODES"); do
     name=$PREFIX$i
     ip=$(node_ip "$i")
-    if podman container exists "$name" \
-            && [[ $(podman inspect "$name" --format '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}') != "$(node_network "$i")" ]]; then
-        remove_containers 5 "$name"
-        podman volume rm -f "$name-containerd" "$name-kubelet" >/dev/null 2>&1 || true
-        log "removed $name (on another network than $(node_network "$i"))"
+    suite=${NODE_SUITE[$i]}
+    if podman container exists "$name"; then
+        have=$(podman inspect "$name" --format '{{index .Config.Labels "eksd-lab.suite"}}')
+        have_net=$(podman inspect "$name" --format '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}')
+        if [[ ${have:-bookworm} != "$suite" ]]; then
+            remove_containers 5 "$name"
+            podman volume rm -f "$name-containerd" "$name-kubelet" >/dev/null 2>&1 || true
+            log "removed $name (Debian ${have:-bookworm}, wanted $suite)"
+        elif [[ $have_net != "$(node_network "$i")" ]]; then
+            remove_containers 5 "$name"
+            podman volume rm -f "$name-containerd" "$name-kubelet" >/dev/null 2>&1 || true
+            log "removed $name (on another network than $(node_network "$i"))"
+        fi
     fi
     if podman container exists "$name"; then
         state=$(podman inspect "$name" --format '{{.State.Status}}')
@@ -164,13 +189,13 @@ for i in $(seq 1 "$NODES"); do
     # /var/lib/containerd on a volume: overlayfs snapshots cannot sit on the node's overlay root.
     # /var/lib/kubelet on a volume with rshared propagation, for kubelet's volume mounts.
     podman run -d --name "$name" --hostname "node$i" \
-        --label eksd-lab.node="node$i" \
+        --label eksd-lab.node="node$i" --label eksd-lab.suite="$suite" \
         --systemd=always --privileged \
         --network "$(node_network "$i")" --ip "$ip" --network-alias "node$i" \
         "${add_hosts[@]}" \
         -v "$name-containerd:/var/lib/containerd" \
         -v "$name-kubelet:/var/lib/kubelet:rshared" \
-        "$REF" /sbin/init >/dev/null 2>"$RUN/podman-run.err" \
+        "${SUITE_REF[$suite]}" /sbin/init >/dev/null 2>"$RUN/podman-run.err" \
         || { cat "$RUN/podman-run.err" >&2; exit 1; }
     # (aardvark-dns, started with the first node, says "failed to connect to syslog": harmless)
     grep -v 'failed to connect to syslog' "$RUN/podman-run.err" >&2 || true
@@ -330,6 +355,7 @@ host_vars() {
     fi
     echo "${pad}ip: $(node_ip "$1")"
     echo "${pad}lab_container: $PREFIX$1"
+    echo "${pad}lab_suite: ${NODE_SUITE[$1]}"
 }
 # connection_vars INDENT
 connection_vars() {
@@ -363,6 +389,9 @@ write_inventory() {
     echo "        eksd_allow_http: true"
     echo "        # this lab's manifests are rebuilt in place (same URL, new content): cache them with the lab"
     echo "        eksd_manifest_cache_dir: $LABCACHE/manifests"
+    echo "        # the lab's resolvers (podman's aardvark-dns 1.4 on the gateway, the machine's) answer DNS over UDP only:"
+    echo "        # pods' dig +tcp of names that reach them through the search list (dns.podman) would get SERVFAIL"
+    echo "        coredns_upstream_prefer_udp: true"
     echo "        # lab nodes see the host's disk: the kubelet's default thresholds (15% image fs, 10% node fs free)"
     echo "        # would taint every node with disk-pressure as soon as the development machine's disk is 85% full"
     echo "        kubelet_config_overrides:"
@@ -411,6 +440,7 @@ EKSD_LAB_ROUTED=$ROUTED
 EKSD_LAB_NETWORK2=$( ((ROUTED)) && echo "$NET2")
 EKSD_LAB_SUBNET2=$( ((ROUTED)) && echo "$SUBNET2")
 EKSD_LAB_IMAGE=$REF
+EKSD_LAB_SUITES="$(for i in $(seq 1 "$NODES"); do echo "${NODE_SUITE[$i]}"; done | xargs)"
 EKSD_ARTIFACT_MIRROR=$MIRROR_URL
 EKSD_IMAGE_MIRROR=$REGISTRY
 EKSD_LAB_INVENTORY=$LABCACHE/hosts.yml
@@ -429,15 +459,17 @@ fi
 # --- summary ------------------------------------------------------------------------------------------
 echo
 echo "Lab up in $(elapsed "$T0")s (image ${T_IMAGE}s, network+nodes ${T_NODES}s, mirror+registry ${T_SERVERS}s)"
-printf '  %-12s %-8s %-14s %-24s %s\n' CONTAINER HOST IP ROLE STATE
+printf '  %-12s %-8s %-14s %-24s %-9s %s\n' CONTAINER HOST IP ROLE SUITE STATE
 for i in $(seq 1 "$NODES"); do
     role=worker
     ((i <= CONTROL_PLANES)) && role=control_plane+etcd
     ((i > NODES - SPARE)) && role=spare
-    printf '  %-12s %-8s %-14s %-24s %s\n' "$PREFIX$i" "node$i" "$(node_ip "$i")" "$role" \
+    printf '  %-12s %-8s %-14s %-24s %-9s %s\n' "$PREFIX$i" "node$i" "$(node_ip "$i")" "$role" "${NODE_SUITE[$i]}" \
         "$(podman exec "$PREFIX$i" systemctl is-system-running 2>/dev/null || true)"
 done
-echo "  image:     $REF"
+for s in $(printf '%s\n' "${NODE_SUITE[@]}" | sort -u); do
+    printf '  image:     %s (%s)\n' "${SUITE_REF[$s]}" "$s"
+done
 echo "  network:   $NET $SUBNET gateway $GATEWAY"
 ((ROUTED)) && echo "  network:   $NET2 $SUBNET2 gateway $GATEWAY2 (even nodes; routed to $NET through this host, no NAT)"
 echo "  mirror:    $MIRROR_URL/ -> $MIRROR_DIR"

@@ -106,8 +106,9 @@ def test_wanted_keeps_known_kinds_only():
         "InvalidRegistryImage": "invalid.registry.k8s.io/invalid/alpine:3.1",
         "Pause": "k8s.gcr.io/pause:3.7",
         "JessieDnsutils": "k8s.gcr.io/e2e-test-images/jessie-dnsutils:1.5",
+        "CudaVectorAdd": "k8s.gcr.io/cuda-vector-add:1.0",
     }}
-    assert list(build_images.wanted(record)) == ["Agnhost", "Pause"]
+    assert list(build_images.wanted(record)) == ["Agnhost", "JessieDnsutils", "Pause"]
 
 
 def test_ldd_paths():
@@ -118,3 +119,29 @@ def test_ldd_paths():
 """
     assert build_images.ldd_paths(out) == ["/lib/x86_64-linux-gnu/libbsd.so.0", "/lib/x86_64-linux-gnu/libc.so.6",
                                            "/lib64/ld-linux-x86-64.so.2"]
+
+
+APT_SIMULATE = """NOTE: This is only a simulation!
+Inst gcc-12-base (12.2.0-14 Debian:12.12/stable [amd64])
+Inst libc6 (2.36-9+deb12u14 Debian-Security:12/stable-security [amd64])
+Conf libc6 (2.36-9+deb12u14 Debian-Security:12/stable-security [amd64])
+Inst netcat-openbsd (1.219-1 Debian:12.12/stable [amd64])
+"""
+
+
+def test_apt_closure_reads_the_simulated_installs():
+    assert build_images.apt_closure(APT_SIMULATE) == [
+        ("gcc-12-base", "12.2.0-14"), ("libc6", "2.36-9+deb12u14"), ("netcat-openbsd", "1.219-1")]
+    assert build_images.apt_closure("E: Unable to locate package nope\n") == []
+
+
+def test_applet_links_leave_the_debian_commands_alone():
+    links = ["/bin/sh", "/bin/sleep", "/usr/bin/nc", "/usr/bin/awk", "/bin/hostname"]
+    # Debian has /bin/nc (alternatives) and /bin/sh (dash): busybox's /usr/bin/nc would come first in PATH
+    assert build_images.applet_links(links, {"sh", "nc", "awk", "dash"}) == ["/bin/sleep", "/bin/hostname"]
+
+
+def test_debian_and_new_kinds():
+    for const in ("JessieDnsutils", "GlibcDnsTesting", "APIServer", "Etcd"):
+        assert const in build_images.KINDS
+    assert "/bin/nc" in build_images.ALTERNATIVES and "netcat-openbsd" in build_images.DEBIAN_PACKAGES

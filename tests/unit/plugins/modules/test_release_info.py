@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import re
-from unittest import mock
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.eksd.distro.plugins.module_utils._fetch import load_release
 from ansible_collections.eksd.distro.plugins.module_utils._manifest import release_facts
 from ansible_collections.eksd.distro.plugins.modules import release_info
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-def _exit_json(self, **kwargs):
-    raise ExitJson(kwargs)
-
-
-def _fail_json(self, **kwargs):
-    kwargs["failed"] = True
-    raise FailJson(kwargs)
+from ansible_collections.eksd.distro.tests.unit.plugins.modules.module_harness import run_main
 
 
 def run_module(args: dict, check_mode: bool = False) -> dict:
     """Run release_info.main() with ``args``; return its exit_json or fail_json arguments."""
-    payload = dict(args, _ansible_check_mode=check_mode)
-    with mock.patch.object(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": payload}))), \
-            mock.patch.object(basic.AnsibleModule, "exit_json", _exit_json), \
-            mock.patch.object(basic.AnsibleModule, "fail_json", _fail_json), \
-            pytest.raises((ExitJson, FailJson)) as raised:
-        release_info.main()
-    return raised.value.args[0]
+    return run_main(release_info.main, args, check_mode)
 
 
 @pytest.mark.parametrize("arch", ["amd64", "arm64"])

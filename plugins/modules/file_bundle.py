@@ -1,0 +1,216 @@
+#!/usr/bin/python
+# ruff: noqa: EXE001 -- ansible-test wants this shebang on a module file that is not executable
+# Copyright (c) eksd.distro contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: file_bundle
+short_description: Write several small files and their directories in one step
+version_added: 0.1.0
+description:
+  - Makes a set of files (certificates, keys, kubeconfigs) hold the given content, mode and owner, creating
+    their directories first, in one module call. It compares each file by sha256 and by its attributes and
+    rewrites only the files that differ, each atomically (a temporary file in the same directory, renamed).
+  - One task per restart topic replaces a stat and a copy per file; its C(changed) says whether any file of the
+    topic changed, so the task's handlers run only then.
+  - Contents are never returned, shown in a diff or logged; the result names the changed paths.
+author:
+  - eksd.distro maintainers (!UNKNOWN)
+options:
+  files:
+    description: The files to write.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      path:
+        description: Absolute path of the file on the host.
+        type: path
+        required: true
+      content:
+        description: What the file must hold, exactly (text). Give this or O(files[].src).
+        type: str
+      src:
+        description:
+          - A file on the controller whose content the file must hold, read by the action plugin (no transfer of
+            its own). Give this or O(files[].content).
+        type: path
+      mode:
+        description: Octal mode of the file, such as C("0600").
+        type: raw
+        required: true
+      owner:
+        description: Owner of this file, instead of O(owner).
+        type: str
+      group:
+        description: Group of this file, instead of O(group).
+        type: str
+  directories:
+    description:
+      - Directories to create (with their parents) or to give O(directories[].mode) before the files are written.
+      - A file's own directory that is not listed is created with mode C(0755) when missing, and left as it is
+        when present.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path of the directory.
+        type: path
+        required: true
+      mode:
+        description: Octal mode of the directory.
+        type: raw
+        required: true
+      owner:
+        description: Owner of this directory, instead of O(owner).
+        type: str
+      group:
+        description: Group of this directory, instead of O(group).
+        type: str
+  owner:
+    description: Owner of every file and listed directory.
+    type: str
+    default: root
+  group:
+    description: Group of every file and listed directory.
+    type: str
+    default: root
+attributes:
+  check_mode:
+    description: Reports what would change and changes nothing.
+    support: full
+  diff_mode:
+    description: Returns the changed paths only; contents are key material and never shown.
+    support: none
+seealso:
+  - module: ansible.builtin.copy
+"""
+
+EXAMPLES = r"""
+- name: Install the control plane's certificates and keys
+  eksd.distro.file_bundle:
+    directories:
+      - {path: /etc/kubernetes/pki, mode: "0755"}
+    files:
+      - {path: /etc/kubernetes/pki/ca.crt, src: "{{ pki_dir }}/ca.crt", mode: "0644"}
+      - {path: /etc/kubernetes/admin.conf, content: "{{ admin_kubeconfig | to_nice_yaml }}", mode: "0600"}
+  no_log: true
+  notify: restart kube-apiserver
+"""
+
+RETURN = r"""
+changed_files:
+  description: Paths of the files (and directories) that were written or would be, in the order given.
+  type: list
+  elements: str
+  returned: always
+  sample: [/etc/kubernetes/pki/apiserver.crt]
+"""
+
+import hashlib
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(65536), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _set_attributes(module, spec):
+    """Give the path its owner, group and mode; whether that changed anything. The SELinux context is left
+    to the system's default (atomic_move keeps a replaced file's)."""
+    path = spec["path"]
+    changed = module.set_owner_if_different(path, spec.get("owner") or module.params["owner"], False)
+    changed = module.set_group_if_different(path, spec.get("group") or module.params["group"], changed)
+    return module.set_mode_if_different(path, spec["mode"], changed)
+
+
+def _ensure_directory(module, path, spec, changed_paths):
+    """Create path (and parents, mode 0755) if missing; with a spec, give it the spec's mode and owner."""
+    if not os.path.isdir(path):
+        parent = os.path.dirname(path)
+        if parent and parent != path:
+            _ensure_directory(module, parent, None, changed_paths)
+        changed_paths.append(path)
+        if module.check_mode:
+            return
+        os.mkdir(path, 0o755)
+    if spec is not None and os.path.isdir(path):
+        if _set_attributes(module, spec):
+            if path not in changed_paths:
+                changed_paths.append(path)
+
+
+def _write(module, spec, changed_paths):
+    path = spec["path"]
+    data = to_bytes(spec["content"], errors="surrogate_or_strict")
+    same = os.path.isfile(path) and _sha256(path) == hashlib.sha256(data).hexdigest()
+    if not same:
+        changed_paths.append(path)
+        if module.check_mode:
+            return
+        directory = os.path.dirname(path)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".eksd-bundle-")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            module.atomic_move(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    if os.path.exists(path) and _set_attributes(module, spec):
+        if path not in changed_paths:
+            changed_paths.append(path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "files": {"type": "list", "elements": "dict", "required": True, "options": {
+                "path": {"type": "path", "required": True},
+                "content": {"type": "str", "no_log": True},
+                "src": {"type": "path"},
+                "mode": {"type": "raw", "required": True},
+                "owner": {"type": "str"},
+                "group": {"type": "str"},
+            }},
+            "directories": {"type": "list", "elements": "dict", "default": [], "options": {
+                "path": {"type": "path", "required": True},
+                "mode": {"type": "raw", "required": True},
+                "owner": {"type": "str"},
+                "group": {"type": "str"},
+            }},
+            "owner": {"type": "str", "default": "root"},
+            "group": {"type": "str", "default": "root"},
+        },
+        supports_check_mode=True,
+    )
+    for spec in module.params["files"] + module.params["directories"]:
+        if not os.path.isabs(spec["path"]):
+            module.fail_json(msg=f"file_bundle: {spec['path']} is not an absolute path")
+    for spec in module.params["files"]:
+        if spec.get("content") is None:
+            module.fail_json(msg=f"file_bundle: {spec['path']} needs content (or src, read on the controller)")
+    changed_paths = []
+    for spec in module.params["directories"]:
+        _ensure_directory(module, spec["path"], spec, changed_paths)
+    for spec in module.params["files"]:
+        _ensure_directory(module, os.path.dirname(spec["path"]), None, changed_paths)
+        _write(module, spec, changed_paths)
+    module.exit_json(changed=bool(changed_paths), changed_files=changed_paths)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""plugins/filter/pki_due.py: inputs it refuses, and the bundle entries it makes. What it decides about real
+key, request and certificate files is tested against community.crypto's own output in
+tests/integration/test_pki_plan.py."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.eksd.distro.plugins.filter.pki_due import FilterModule
+
+F = FilterModule().filters()
+USAGES = {"client": ["clientAuth"], "server": ["serverAuth"], "both": ["serverAuth", "clientAuth"]}
+
+
+def test_missing_files_make_every_entry_due(tmp_path):
+    certs = [{"name": "admin", "ca": "ca", "cn": "kubernetes-admin", "usage": "client"}]
+    assert F["pki_certs_due"](certs, str(tmp_path), USAGES) == certs
+    assert F["pki_cas_due"]([{"name": "ca", "cn": "kubernetes-ca"}], str(tmp_path)) == [{"name": "ca", "cn": "kubernetes-ca"}]
+
+
+def test_unreadable_pem_is_due_not_an_error(tmp_path):
+    for ext in ("key", "csr", "crt"):
+        (tmp_path / f"admin.{ext}").write_text("not PEM\n")
+    (tmp_path / "admin.key").chmod(0o600)
+    (tmp_path / "admin.csr").chmod(0o644)
+    (tmp_path / "admin.crt").chmod(0o644)
+    certs = [{"name": "admin", "ca": "ca", "cn": "kubernetes-admin", "usage": "client"}]
+    assert F["pki_certs_due"](certs, str(tmp_path), USAGES) == certs
+
+
+def test_renew_all_returns_every_entry_without_reading(tmp_path):
+    certs = [{"name": "x", "ca": "ca", "cn": "x", "usage": "client"}, {"name": "y", "ca": "ca", "cn": "y", "usage": "server"}]
+    assert F["pki_certs_due"](certs, str(tmp_path / "absent"), USAGES, renew_all=True) == certs
+
+
+@pytest.mark.parametrize("bad", [[{"name": "x"}], ["admin"], [{"ca": "ca", "cn": "x", "usage": "client"}]])
+def test_entries_without_their_fields_are_refused(tmp_path, bad):
+    with pytest.raises(AnsibleFilterError, match="list of dicts with name, ca, cn and usage"):
+        F["pki_certs_due"](bad, str(tmp_path), USAGES)
+
+
+def test_bundle_entries_from_a_dict_or_a_list():
+    assert F["pki_bundle"]({"nodes/n1/kubelet-server.key": "kubelet.key"}, "/pki", "/var/lib/kubelet/pki") == [
+        {"path": "/var/lib/kubelet/pki/kubelet.key", "src": "/pki/nodes/n1/kubelet-server.key", "mode": "0600"}]
+    assert F["pki_bundle"]([{"src": "etcd/ca.crt", "dest": "ca.crt"}], "/pki", "/etc/etcd/pki", owner="etcd") == [
+        {"path": "/etc/etcd/pki/ca.crt", "src": "/pki/etcd/ca.crt", "mode": "0644", "owner": "etcd", "group": "etcd"}]
+
+
+def test_bundle_entry_without_source_is_refused():
+    with pytest.raises(AnsibleFilterError, match="source in the PKI directory and a destination"):
+        F["pki_bundle"]([{"dest": "ca.crt"}], "/pki", "/etc/kubernetes/pki")
