@@ -188,11 +188,14 @@ def pki_certs_due(certs, pki_dir, usages, key_type="RSA", key_size=2048, renew_w
 def pki_bundle(files, pki_dir, dest_dir, owner=None):
     """PKI directory files -> eksd.distro.file_bundle entries under dest_dir: keys 0600, the rest 0644.
 
-    files maps a path in pki_dir to a path under dest_dir (a dict, or a list of {src, dest}).
+    files is a list of {src: path in pki_dir, dest: path under dest_dir}. A list, not a dict: Ansible does not
+    template a YAML mapping's keys, so a dict keyed by "nodes/{{ inventory_hostname }}/..." would reach this
+    filter untemplated.
     """
-    pairs = files.items() if isinstance(files, dict) else [(f.get("src"), f.get("dest")) for f in files or []]
+    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+        raise AnsibleFilterError(f"pki_bundle: expected a list of {{src, dest}} dicts, got {type(files).__name__}")
     entries = []
-    for src, dest in pairs:
+    for src, dest in ((f.get("src"), f.get("dest")) for f in files):
         if not src or not dest:
             raise AnsibleFilterError("pki_bundle: every file needs a source in the PKI directory and a destination")
         entry = {"path": os.path.join(dest_dir, dest), "src": os.path.join(pki_dir, src),

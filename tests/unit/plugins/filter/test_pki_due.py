@@ -39,11 +39,16 @@ def test_entries_without_their_fields_are_refused(tmp_path, bad):
         F["pki_certs_due"](bad, str(tmp_path), USAGES)
 
 
-def test_bundle_entries_from_a_dict_or_a_list():
-    assert F["pki_bundle"]({"nodes/n1/kubelet-server.key": "kubelet.key"}, "/pki", "/var/lib/kubelet/pki") == [
+def test_bundle_entries_from_a_list():
+    assert F["pki_bundle"]([{"src": "nodes/n1/kubelet-server.key", "dest": "kubelet.key"}], "/pki", "/var/lib/kubelet/pki") == [
         {"path": "/var/lib/kubelet/pki/kubelet.key", "src": "/pki/nodes/n1/kubelet-server.key", "mode": "0600"}]
     assert F["pki_bundle"]([{"src": "etcd/ca.crt", "dest": "ca.crt"}], "/pki", "/etc/etcd/pki", owner="etcd") == [
         {"path": "/etc/etcd/pki/ca.crt", "src": "/pki/etcd/ca.crt", "mode": "0644", "owner": "etcd", "group": "etcd"}]
+
+
+def test_bundle_from_a_mapping_is_refused():
+    with pytest.raises(AnsibleFilterError, match="expected a list of {src, dest} dicts, got dict"):
+        F["pki_bundle"]({"ca.crt": "ca.crt"}, "/pki", "/etc/kubernetes/pki")
 
 
 def test_bundle_entry_without_source_is_refused():
