@@ -8,12 +8,15 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: file_bundle
-short_description: Write several small files and their directories in one step
+short_description: Write several files and their directories in one step
 version_added: 0.1.0
 description:
-  - Makes a set of files (certificates, keys, kubeconfigs) hold the given content, mode and owner, creating
-    their directories first, in one module call. It compares each file by sha256 and by its attributes and
-    rewrites only the files that differ, each atomically (a temporary file in the same directory, renamed).
+  - Makes a set of files (certificates, keys, kubeconfigs, binaries) hold the given content, mode and owner,
+    creating their directories first, in one module call. It compares each file by sha256 and by its attributes
+    and rewrites only the files that differ, each atomically (a temporary file in the same directory, renamed).
+  - Small text files travel as content in the module's arguments. A large or binary O(files[].src) (over 1 MiB,
+    or not UTF-8) is compared by its O(files[].sha256) first; the action plugin transfers only those whose
+    digest differs, and a second module call moves them into place. A no-op is one module call either way.
   - One task per restart topic replaces a stat and a copy per file; its C(changed) says whether any file of the
     topic changed, so the task's handlers run only then.
   - Contents are never returned, shown in a diff or logged; the result names the changed paths.
@@ -35,8 +38,19 @@ options:
         type: str
       src:
         description:
-          - A file on the controller whose content the file must hold, read by the action plugin (no transfer of
-            its own). Give this or O(files[].content).
+          - A file on the controller whose content the file must hold, read by the action plugin. Give this or
+            O(files[].content).
+        type: path
+      sha256:
+        description:
+          - Set by the action plugin for a large or binary O(files[].src); not for direct use. The file's content
+            is compared by this digest, and one that differs is reported in RV(pending_files) unless
+            O(files[].staged) is given.
+        type: str
+      staged:
+        description:
+          - Set by the action plugin; not for direct use. A file on the host, already transferred, that holds the
+            content with digest O(files[].sha256); it is moved into place.
         type: path
       mode:
         description: Octal mode of the file, such as C("0600").
@@ -109,6 +123,14 @@ changed_files:
   elements: str
   returned: always
   sample: [/etc/kubernetes/pki/apiserver.crt]
+pending_files:
+  description:
+    - "Paths given by O(files[].sha256) without O(files[].staged) whose content differs: the action plugin
+      transfers them and calls the module again. They are counted in RV(changed_files) only in check mode."
+  type: list
+  elements: str
+  returned: always
+  sample: [/usr/local/bin/kube-apiserver]
 """
 
 import hashlib
@@ -152,24 +174,46 @@ def _ensure_directory(module, path, spec, changed_paths):
                 changed_paths.append(path)
 
 
-def _write(module, spec, changed_paths):
+def _install(module, path, data, staged):
+    """Write path atomically from data (bytes) or the staged file: a temporary file beside it, renamed."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".eksd-bundle-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            if data is not None:
+                handle.write(data)
+            else:
+                with open(staged, "rb") as source:
+                    for block in iter(lambda: source.read(1 << 20), b""):
+                        handle.write(block)
+        module.atomic_move(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write(module, spec, changed_paths, pending_paths):
     path = spec["path"]
-    data = to_bytes(spec["content"], errors="surrogate_or_strict")
-    same = os.path.isfile(path) and _sha256(path) == hashlib.sha256(data).hexdigest()
-    if not same:
+    staged = spec.get("staged")
+    data = None
+    if spec.get("content") is not None:
+        data = to_bytes(spec["content"], errors="surrogate_or_strict")
+        wanted = hashlib.sha256(data).hexdigest()
+    else:
+        wanted = spec["sha256"].lower()
+    if not (os.path.isfile(path) and _sha256(path) == wanted):
+        if data is None and not staged:
+            # The action plugin transfers it and calls again; in check mode that is the answer.
+            pending_paths.append(path)
+            if module.check_mode:
+                changed_paths.append(path)
+            return
+        if data is None and _sha256(staged) != wanted:
+            module.fail_json(msg=f"file_bundle: the file transferred for {path} does not have sha256 {wanted}")
         changed_paths.append(path)
         if module.check_mode:
             return
-        directory = os.path.dirname(path)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".eksd-bundle-")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            module.atomic_move(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        _install(module, path, data, staged)
     if os.path.exists(path) and _set_attributes(module, spec):
         if path not in changed_paths:
             changed_paths.append(path)
@@ -182,6 +226,8 @@ def main():
                 "path": {"type": "path", "required": True},
                 "content": {"type": "str", "no_log": True},
                 "src": {"type": "path"},
+                "sha256": {"type": "str"},
+                "staged": {"type": "path"},
                 "mode": {"type": "raw", "required": True},
                 "owner": {"type": "str"},
                 "group": {"type": "str"},
@@ -201,15 +247,16 @@ def main():
         if not os.path.isabs(spec["path"]):
             module.fail_json(msg=f"file_bundle: {spec['path']} is not an absolute path")
     for spec in module.params["files"]:
-        if spec.get("content") is None:
+        if spec.get("content") is None and not spec.get("sha256"):
             module.fail_json(msg=f"file_bundle: {spec['path']} needs content (or src, read on the controller)")
     changed_paths = []
+    pending_paths = []
     for spec in module.params["directories"]:
         _ensure_directory(module, spec["path"], spec, changed_paths)
     for spec in module.params["files"]:
         _ensure_directory(module, os.path.dirname(spec["path"]), None, changed_paths)
-        _write(module, spec, changed_paths)
-    module.exit_json(changed=bool(changed_paths), changed_files=changed_paths)
+        _write(module, spec, changed_paths, pending_paths)
+    module.exit_json(changed=bool(changed_paths), changed_files=changed_paths, pending_files=pending_paths)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grp
+import hashlib
 import json
 import os
 import pwd
@@ -83,3 +84,43 @@ def test_a_relative_path_is_refused_by_name(tmp_path):
     result = run_module(args)
     assert result["failed"] and "etc/ca.crt is not an absolute path" in result["msg"]
     assert not (tmp_path / "etc").exists()
+
+
+BINARY = bytes(range(256)) * 16
+
+
+def by_digest(root, staged=None) -> dict:
+    spec = {"path": str(root / "usr/local/bin/kubelet"), "sha256": hashlib.sha256(BINARY).hexdigest(), "mode": "0755"}
+    if staged is not None:
+        spec["staged"] = str(staged)
+    return {"files": [spec]}
+
+
+def test_a_file_given_by_digest_is_pending_until_staged_then_moved_into_place(tmp_path):
+    result = run_module(by_digest(tmp_path))
+    assert result["pending_files"] == [str(tmp_path / "usr/local/bin/kubelet")]
+    assert str(tmp_path / "usr/local/bin") in result["changed_files"]  # the directories so far, not the file
+    assert str(tmp_path / "usr/local/bin/kubelet") not in result["changed_files"]
+    assert not (tmp_path / "usr/local/bin/kubelet").exists()
+    staged = tmp_path / "staged"
+    staged.write_bytes(BINARY)
+    result = run_module(by_digest(tmp_path, staged))
+    assert result["changed_files"] == [str(tmp_path / "usr/local/bin/kubelet")] and result["pending_files"] == []
+    assert (tmp_path / "usr/local/bin/kubelet").read_bytes() == BINARY
+    assert mode(tmp_path / "usr/local/bin/kubelet") == 0o755
+    result = run_module(by_digest(tmp_path))
+    assert result["changed"] is False and result["pending_files"] == []
+
+
+def test_a_file_given_by_digest_in_check_mode_counts_as_changed(tmp_path):
+    result = run_module(by_digest(tmp_path), check_mode=True)
+    assert str(tmp_path / "usr/local/bin/kubelet") in result["changed_files"]
+    assert not (tmp_path / "usr").exists()
+
+
+def test_a_staged_file_with_another_digest_is_refused_and_nothing_is_written(tmp_path):
+    staged = tmp_path / "staged"
+    staged.write_bytes(BINARY[:-1])
+    result = run_module(by_digest(tmp_path, staged))
+    assert result["failed"] and "does not have sha256" in result["msg"]
+    assert not (tmp_path / "usr/local/bin/kubelet").exists()
