@@ -60,13 +60,14 @@ test-faults-cluster: venv
 
 # The cluster scenarios on the lab (molecule/) in `make test`: default (1+1, 1-24-9), current (1+1, 1-36-7
 # with metrics-server), upgrade_minor (1+1, site.yml 1-35-13 then upgrade.yml to 1-36-7, about 15
-# minutes) and maintenance (certificates and etcd restore, about 20 minutes); ha (3+1) in `make test-ha`.
-MOLECULE_SCENARIOS ?= default current upgrade_minor maintenance
+# minutes), maintenance (certificates and etcd restore, about 20 minutes) and ha (3+1, a control plane
+# down while the API keeps answering). `make test-ha` runs ha alone, with the OIDC test.
+MOLECULE_SCENARIOS ?= default current upgrade_minor maintenance ha
 test-molecule: venv
 	for scenario in $(MOLECULE_SCENARIOS); do $(BIN)/molecule test -s $$scenario || exit 1; done
 
 test-ha: venv
-	$(BIN)/molecule test -s ha
+	EKSD_TEST_OIDC=true $(BIN)/molecule test -s ha
 
 # scale.yml, remove_node.yml and reset.yml on a 4-node lab (molecule/lifecycle).
 test-lifecycle: venv
