@@ -85,17 +85,19 @@ def wrapper(src: Path, name: str, module: str, version: str) -> tuple[Path, str]
     return wdir, info.get("Origin", {}).get("Hash", "")
 
 
-def build(dest: Path, what: str, make) -> Path:
+def build(dest: Path, what: str, make, say=None) -> Path:
+    """Run make(dest) once: a stamp file marks a finished build. say: the caller's log function."""
+    say = say or log
     stamp = dest / ".done"
     if stamp.exists():
-        log(f"{dest.name}: cached")
+        say(f"{dest.name}: cached")
         return dest
     dest.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    log(f"{dest.name}: building {what} ...")
+    say(f"{dest.name}: building {what} ...")
     make(dest)
     stamp.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    log(f"{dest.name}: built in {time.monotonic() - start:.0f}s")
+    say(f"{dest.name}: built in {time.monotonic() - start:.0f}s")
     return dest
 
 

@@ -39,7 +39,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -47,7 +46,7 @@ REPO = HERE.parent.parent
 RELEASE_FILE = REPO / "roles" / "preflight" / "vars" / "flannel_release.yml"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tools" / "lab"))
-from build_containerd import cache_root, go_env, publish, wrapper  # noqa: E402  (the same Go build helpers)
+from build_containerd import build, cache_root, go_env, publish, wrapper  # noqa: E402  (the same Go build helpers)
 from build_mirror import run  # noqa: E402
 from oci import build_image  # noqa: E402
 
@@ -63,21 +62,6 @@ XTABLES_LIBDIR = Path("/usr/lib/x86_64-linux-gnu/xtables")
 
 def log(msg: str) -> None:
     print(f"[flannel] {msg}", flush=True)
-
-
-def build(dest: Path, what: str, make) -> Path:
-    """Run make(dest) once: a stamp file marks a finished build (as build_containerd.py does)."""
-    stamp = dest / ".done"
-    if stamp.exists():
-        log(f"{dest.name}: cached")
-        return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
-    log(f"{dest.name}: building {what} ...")
-    make(dest)
-    stamp.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    log(f"{dest.name}: built in {time.monotonic() - start:.0f}s")
-    return dest
 
 
 def release_versions(text: str | None = None) -> dict:
@@ -129,7 +113,7 @@ def build_flanneld(root: Path, version: str, arch: str) -> Path:
         run(["nice", "-n", "19", "go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(dest / "flanneld"), "."],
             cwd=wdir, env=go_env(arch, cgo=False))
 
-    return build(root / "build" / f"flannel-v{version}-{arch}", f"{FLANNEL_MODULE}@v{version}", make)
+    return build(root / "build" / f"flannel-v{version}-{arch}", f"{FLANNEL_MODULE}@v{version}", make, log)
 
 
 def build_plugin(root: Path, version: str, arch: str) -> Path:
@@ -139,7 +123,7 @@ def build_plugin(root: Path, version: str, arch: str) -> Path:
         run(["nice", "-n", "19", "go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(dest / "flannel"),
              PLUGIN_PACKAGE], cwd=wdir, env=go_env(arch, cgo=False))
 
-    return build(root / "build" / f"flannel-cni-plugin-v{version}-{arch}", f"{PLUGIN_PACKAGE}@v{version}", make)
+    return build(root / "build" / f"flannel-cni-plugin-v{version}-{arch}", f"{PLUGIN_PACKAGE}@v{version}", make, log)
 
 
 def shared_libraries(binary: Path) -> list[Path]:
