@@ -14,17 +14,10 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
+from ansible.utils.hashing import secure_hash
 
 # Above this size a file is compared by digest and transferred only when it differs.
 CONTENT_LIMIT = 1 << 20
-
-
-def _local_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _as_content(path):
@@ -58,7 +51,7 @@ class ActionModule(ActionBase):
                 try:
                     content = _as_content(local)
                     if content is None:
-                        spec["sha256"] = _local_sha256(local)
+                        spec["sha256"] = secure_hash(local, hashlib.sha256)
                         local_paths[spec.get("path")] = local
                     else:
                         spec["content"] = to_text(content)

@@ -141,14 +141,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(65536), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _set_attributes(module, spec):
     """Give the path its owner, group and mode; whether that changed anything. The SELinux context is left
     to the system's default (atomic_move keeps a replaced file's)."""
@@ -174,18 +166,13 @@ def _ensure_directory(module, path, spec, changed_paths):
                 changed_paths.append(path)
 
 
-def _install(module, path, data, staged):
-    """Write path atomically from data (bytes) or the staged file: a temporary file beside it, renamed."""
+def _install(module, path, data):
+    """Write data (bytes) to path atomically: a temporary file beside it, renamed."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".eksd-bundle-")
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            if data is not None:
-                handle.write(data)
-            else:
-                with open(staged, "rb") as source:
-                    for block in iter(lambda: source.read(1 << 20), b""):
-                        handle.write(block)
+            handle.write(data)
         module.atomic_move(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -201,19 +188,22 @@ def _write(module, spec, changed_paths, pending_paths):
         wanted = hashlib.sha256(data).hexdigest()
     else:
         wanted = spec["sha256"].lower()
-    if not (os.path.isfile(path) and _sha256(path) == wanted):
+    if not (os.path.isfile(path) and module.sha256(path) == wanted):
         if data is None and not staged:
             # The action plugin transfers it and calls again; in check mode that is the answer.
             pending_paths.append(path)
             if module.check_mode:
                 changed_paths.append(path)
             return
-        if data is None and _sha256(staged) != wanted:
+        if data is None and module.sha256(staged) != wanted:
             module.fail_json(msg=f"file_bundle: the file transferred for {path} does not have sha256 {wanted}")
         changed_paths.append(path)
         if module.check_mode:
             return
-        _install(module, path, data, staged)
+        if data is None:
+            module.atomic_move(staged, path)  # a rename, or a copy beside path then a rename across filesystems
+        else:
+            _install(module, path, data)
     if os.path.exists(path) and _set_attributes(module, spec):
         if path not in changed_paths:
             changed_paths.append(path)
