@@ -1,11 +1,16 @@
 """On a converged cluster, site.yml in check mode with --diff predicts no change on any host, and a run
-limited by tags runs only that part (and changes nothing)."""
+limited by tags runs only that part (and changes nothing).
+
+Runs unless the scenario sets EKSD_TEST_CHECK_MODE false (ha in `make test`, where `default` already runs it;
+`make test-ha` sets it true)."""
 from __future__ import annotations
 
 import os
 import re
 import subprocess
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
@@ -14,6 +19,9 @@ RELEASE = os.environ.get("EKSD_TEST_RELEASE", "1-24-9")
 PKI_DIR = os.environ.get("EKSD_PKI_DIR", str(CACHE / "lab" / "cluster" / "pki"))
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+pytestmark = pytest.mark.skipif(os.environ.get("EKSD_TEST_CHECK_MODE", "true").lower() not in ("1", "true", "yes"),
+                                reason="EKSD_TEST_CHECK_MODE is off in this scenario")
 
 
 def run_site(*args: str) -> tuple[str, dict]:
