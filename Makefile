@@ -59,8 +59,8 @@ test-faults-cluster: venv
 	$(BIN)/pytest -q -m cluster tests/integration
 
 # The cluster scenarios on the lab (molecule/) in `make test`, three clusters for CI's 90 minutes: default (1+1,
-# 1-24-9, the installed collection; then the maintenance tests on the same cluster: certificates, etcd restore,
-# key rotation), upgrade_minor (1+1, site.yml 1-35-13 then upgrade.yml to 1-36-7) and ha (3+1, 1-36-7 with
+# 1-24-9, the installed collection; the maintenance tests (certificates, etcd restore, key rotation) on the same
+# cluster, then the shared tests on what they leave), upgrade_minor (1+1, site.yml 1-35-13 then upgrade.yml to 1-36-7) and ha (3+1, 1-36-7 with
 # metrics-server, a control plane down while the API keeps answering). `make test-ha` runs ha alone, with the
 # OIDC and check-mode tests.
 MOLECULE_SCENARIOS ?= default upgrade_minor ha
