@@ -94,27 +94,12 @@ lab_nodes() { podman ps -a --filter label=eksd-lab.node --format '{{.Names}}' 2>
 # remove_containers TIMEOUT NAME...: podman rm -f, tried again after a pause: a node that stops on its own while
 # podman kills it makes podman fail with "container state improper: stopped" and leave it in place.
 remove_containers() {
-    local timeout=$1 try ids
+    local timeout=$1 try
     shift
-    ids=$(podman inspect --format '{{.Id}}' "$@" 2>/dev/null || true)
     for try in 1 2 3; do
-        podman rm -f -i -t "$timeout" "$@" >/dev/null 2>&1 && { remove_node_cgroups "$ids"; return 0; }
+        podman rm -f -i -t "$timeout" "$@" >/dev/null 2>&1 && return 0
         echo "podman rm ${*} failed (try $try), trying again" >&2
         sleep 2
     done
     podman rm -f -i -t "$timeout" "$@" >/dev/null
-    remove_node_cgroups "$ids"
-}
-
-# The cgroups node-cgroups.sh made for removed nodes in the hierarchies podman leaves alone (hugetlb, perf_event,
-# net_cls,net_prio), deepest first; rmdir only removes a cgroup without processes or children.
-remove_node_cgroups() {
-    local id dir
-    for id in $1; do
-        for dir in /sys/fs/cgroup/*/; do
-            find "$dir" -maxdepth 3 -type d -name "libpod-$id*" 2>/dev/null | while read -r top; do
-                find "$top" -depth -type d -exec rmdir {} + 2>/dev/null || true
-            done
-        done
-    done
 }

@@ -17,6 +17,7 @@
 # configuration: ... openat2 /sys/fs/cgroup/hugetlb/kubepods.slice/...: no such file or directory" (conformance
 # runs with two workers hit it a few times per run). Each such hierarchy gets a cgroup of the node's own, at the
 # path podman gave it in the others (unique per container), with every process of the node moved into it first.
+# (The host does not mount those hierarchies; the empty cgroups a removed node leaves there cost nothing.)
 set -eu
 [ -e /run/eksd-cgroup-fixed ] && exit 0
 own=$(awk -F: '$2 == "pids" {print $3}' /proc/1/cgroup | head -1)
