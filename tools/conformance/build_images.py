@@ -11,7 +11,8 @@ built first if missing). Images are built without a container engine with tools/
                 source VERSION differs from the tag the suite names, the source version is tagged with the
                 suite's tag and the record says so
   jessie-dnsutils, glibc-dns-testing   the same Debian root (dig, getent, a shell that honours PATH)
-  busybox       Debian's busybox-static binary with its applet links (busybox --list-full)
+  busybox       busybox built here from its upstream release tarball (static, defconfig; BUSYBOX_SOURCE) with its
+                applet links (busybox --list-full), ash as /bin/sh as upstream's busybox image
   nonroot       busybox, USER 1234 (upstream: busybox + USER 1234)
   nginx, httpd  busybox's httpd serving an index.html on port 80 (NOT nginx/httpd: what the conformance tests
                 need is a process serving HTTP on :80; config files and nginx/httpd binaries are absent)
@@ -40,6 +41,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -55,7 +57,7 @@ bm = be.bm
 # registries of the suite that must stay as they are: the tests using them expect the pull to fail
 KEEP_REGISTRIES = ("invalidRegistry", "privateRegistry", "gcAuthenticatedRegistry")
 # bumped when an image's recipe changes: cached images of an older recipe are rebuilt
-RECIPE = 7
+RECIPE = 8
 # constant name in manifest.go -> kind of image built here
 KINDS = {
     "Agnhost": "agnhost", "AgnhostPrev": "agnhost", "BusyBox": "busybox", "NonRoot": "nonroot",
@@ -65,8 +67,7 @@ KINDS = {
 }
 # Debian packages (with their dependencies) under agnhost and the DNS images: upstream's agnhost adds bind-tools,
 # curl, netcat-openbsd, iproute2, iperf and bash to Alpine; the tests exec `nc -v -t -w 2 ...`, `curl`, `dig`,
-# `getent hosts`, `ip`, `ping` in their pods, through `sh -c` (a shell that honours PATH: dash, not the
-# busybox-static shell, which runs its own applets first)
+# `getent hosts`, `ip`, `ping` in their pods, through `sh -c` (dash, as Debian's own tools expect of /bin/sh)
 DEBIAN_PACKAGES = ("dash", "bash", "netcat-openbsd", "curl", "bind9-dnsutils", "bind9-host", "iproute2",
                    "iputils-ping", "iperf", "libc-bin", "mawk")
 # links that the packages' maintainer scripts would make (update-alternatives), not part of their files
@@ -75,12 +76,18 @@ ALTERNATIVES = {"/bin/nc": "nc.openbsd", "/bin/netcat": "nc.openbsd", "/usr/bin/
 DEBIAN_CHECKS = ('case "$(nc -h 2>&1)" in *OpenBSD*) ;; *) exit 1;; esac', "curl --version", "dig -v", "host -V",
                  "ip -V", "ping -V", "getent passwd root", "bash --version",
                  'case "$(iperf -v 2>&1)" in *"iperf version"*) ;; *) exit 1;; esac', "awk 'BEGIN{}'")
-# the busybox images' shell: upstream's busybox 1.29 ash passes environment variables whose names are not shell
-# identifiers (a ConfigMap key "data-1" through envFrom) on to the commands it runs; Debian's busybox 1.35 ash and
-# dash drop them, bash keeps them (the "consumable via the environment" tests run `sh -c env` in busybox)
-SHELL_PACKAGES = ("bash",)
-SHELL_LINKS = {"/bin/sh": "bash"}
-SHELL_CHECKS = ("bash --version", "test -x /bin/sh")
+# busybox from upstream's release tarball, as the mirror Debian keeps of it (Debian's orig tarball is upstream's,
+# byte for byte; the digest is the one in Debian's busybox_1.35.0-4+deb12u1.dsc). Not Debian's busybox-static: Debian
+# patches ash to drop environment variables whose names are not identifiers (ConfigMap key "data-1" through envFrom,
+# which the "consumable via the environment" tests print with `sh -c env`); upstream's ash passes them on. And ash, not
+# bash, as /bin/sh: "should not write to root filesystem" expects ash's "/bin/sh: can't create /file: ..." message.
+BUSYBOX_SOURCE = {
+    "version": "1.35.0",
+    "url": "http://deb.debian.org/debian/pool/main/b/busybox/busybox_1.35.0.orig.tar.bz2",
+    "sha256": "faeeb244c35a348a334f4a59e44626ee870fb07b6884d68c10ae8bc19f83a694",
+}
+# defconfig, static; tc left out (it does not build against newer kernel headers and no test uses it)
+BUSYBOX_CONFIG = {"CONFIG_STATIC": "y", "CONFIG_TC": None}
 PATH_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
 
 
@@ -159,20 +166,6 @@ def wanted(record: dict) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # Building
 # ---------------------------------------------------------------------------------------------
-
-def debian_binary(package: str, member: str, work: Path) -> Path:
-    """A file from a Debian package, downloaded with apt-get download (cached in work/)."""
-    work.mkdir(parents=True, exist_ok=True)
-    root = work / package
-    if not (root / member.lstrip("/")).exists():
-        debs = sorted(work.glob(f"{package}_*.deb"))
-        if not debs:
-            bm.run(["nice", "-n", "19", "apt-get", "download", package], cwd=work)
-            debs = sorted(work.glob(f"{package}_*.deb"))
-        shutil.rmtree(root, ignore_errors=True)
-        bm.run(["dpkg-deb", "-x", str(debs[-1]), str(root)])
-    return root / member.lstrip("/")
-
 
 def debian_root(packages: tuple[str, ...], work: Path, checks: tuple[str, ...] = DEBIAN_CHECKS,
                 links: dict[str, str] | None = None) -> tuple[Path, list[str]]:
@@ -280,8 +273,42 @@ class ImageBuilder:
     def agnhost(self) -> Path:
         return self.go_command("agnhost")
 
+    def busybox_binary(self) -> Path:
+        """busybox built from BUSYBOX_SOURCE (digest checked), cached by its version for every Kubernetes version:
+        $EKSD_CACHE/conformance/busybox/<version>/busybox."""
+        version = BUSYBOX_SOURCE["version"]
+        work = bm.cache_root() / "conformance" / "busybox" / version
+        dest = work / "busybox"
+        if dest.exists() and not self.force:
+            return dest
+        work.mkdir(parents=True, exist_ok=True)
+        tarball = work / BUSYBOX_SOURCE["url"].rsplit("/", 1)[-1]
+        if not tarball.exists() or bm.sha(tarball, "sha256") != BUSYBOX_SOURCE["sha256"]:
+            log(f"fetching {BUSYBOX_SOURCE['url']}")
+            with urllib.request.urlopen(BUSYBOX_SOURCE["url"], timeout=120) as resp:
+                tarball.write_bytes(resp.read())
+        got = bm.sha(tarball, "sha256")
+        if got != BUSYBOX_SOURCE["sha256"]:
+            raise RuntimeError(f"{BUSYBOX_SOURCE['url']}: sha256 {got}, expected {BUSYBOX_SOURCE['sha256']}")
+        src = work / f"busybox-{version}"
+        shutil.rmtree(src, ignore_errors=True)
+        with tarfile.open(tarball) as tf:
+            tf.extractall(work, filter="tar")
+        t0 = time.monotonic()
+        bm.run(["make", "-s", "defconfig"], cwd=src)
+        config = src / ".config"
+        lines = [line for line in config.read_text().splitlines()
+                 if not any(line.startswith((f"{k}=", f"# {k} is not set")) for k in BUSYBOX_CONFIG)]
+        lines += [f"{k}={v}" if v else f"# {k} is not set" for k, v in BUSYBOX_CONFIG.items()]
+        config.write_text("\n".join(lines) + "\n")
+        bm.run(["nice", "-n", "19", "make", "-s", f"-j{os.cpu_count() or 1}", "busybox"], cwd=src)
+        shutil.copy2(src / "busybox", str(dest) + ".tmp")
+        os.replace(str(dest) + ".tmp", dest)
+        log(f"busybox {version} built in {time.monotonic() - t0:.0f}s")
+        return dest
+
     def busybox(self) -> tuple[Path, list[str]]:
-        bb = debian_binary("busybox-static", "/bin/busybox", self.out / "debs")
+        bb = self.busybox_binary()
         links = busybox_links(subprocess.run([str(bb), "--list-full"], capture_output=True, text=True, check=True).stdout)
         # and every applet in /bin as well, as in upstream's busybox images (the sysctl test runs /bin/sysctl)
         return bb, sorted(set(links) | {"/bin/" + link.rsplit("/", 1)[-1] for link in links})
@@ -327,12 +354,6 @@ class ImageBuilder:
         notes = []
         extra: dict[str, bytes | None] = {}
         base = None
-        if kind in ("busybox", "nonroot"):
-            base, pins = debian_root(SHELL_PACKAGES, self.out / "debs", SHELL_CHECKS, SHELL_LINKS)
-            links = applet_links(links, provided_commands(base))
-            entry["debian_packages"] = pins
-            notes.append("/bin/sh is Debian's bash (keeps environment variables whose names are not identifiers, as "
-                         "upstream's busybox 1.29 ash does); every other command a busybox applet")
         if kind in ("agnhost", "dnsutils"):
             base, pins = debian_root(DEBIAN_PACKAGES, self.out / "debs")
             links = applet_links(links, provided_commands(base))
@@ -358,7 +379,8 @@ class ImageBuilder:
             opts = {"cmd": ["/bin/sh"]}
         elif kind == "busybox":
             opts = {"cmd": ["sh"]}
-            notes.append("Debian busybox-static " + Path(sorted((self.out / "debs").glob("busybox-static_*.deb"))[-1]).name)
+            notes.append(f"busybox {BUSYBOX_SOURCE['version']} from its upstream tarball (static, defconfig), ash as "
+                         "/bin/sh (upstream's image: busybox 1.29)")
         elif kind == "nonroot":
             opts = {"cmd": ["sh"], "user": "1234"}
         elif kind == "httpd":

@@ -2,7 +2,8 @@
 """Run Kubernetes' [Conformance] tests against a lab cluster, offline, and gate the result on the exclusions list.
 
   1. the lab: reuse the running one when its cluster answers and runs the release's Kubernetes version, else
-     tools/lab/lab.sh RELEASE (mirror, lab hosts, site.yml); either way the nodes' containerd is given the lab
+     tools/lab/lab.sh RELEASE (mirror, lab hosts, site.yml; NODES=3 unless given: a control plane, two workers);
+     either way the nodes' containerd is given the lab
      registry as a plain-http registry through the containerd role's own variable (containerd_registries)
   2. e2e.test and ginkgo (build_e2e.py) and the test images (build_images.py), pushed to the lab registry;
      KUBE_TEST_REPO_LIST points the suite at it
@@ -321,6 +322,9 @@ def conformance(args) -> int:
     v2 = record["ginkgo"]["module"].endswith("/v2")
     excluded = load_exclusions(yaml.safe_load(args.exclusions.read_text()), version)
 
+    # A lab brought up here has two workers: the suite needs two schedulable nodes (DaemonSet rollback, "at least two
+    # untainted nodes"), and a control plane is tainted NoSchedule on every cluster this collection builds.
+    os.environ.setdefault("NODES", "3")
     kubeconfig, env = ensure_lab(args.release, version, not args.no_lab)
     registry = env["EKSD_IMAGE_MIRROR"]
     images = bi.ImageBuilder(args.release)
