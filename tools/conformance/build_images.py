@@ -167,8 +167,7 @@ def wanted(record: dict) -> dict[str, str]:
 # Building
 # ---------------------------------------------------------------------------------------------
 
-def debian_root(packages: tuple[str, ...], work: Path, checks: tuple[str, ...] = DEBIAN_CHECKS,
-                links: dict[str, str] | None = None) -> tuple[Path, list[str]]:
+def debian_root(packages: tuple[str, ...], work: Path) -> tuple[Path, list[str]]:
     """A root directory holding `packages` and everything they depend on (apt's own resolution against an
     empty system, no recommends), unpacked with dpkg-deb -x (no maintainer scripts: ALTERNATIVES and a few
     /etc files stand in for them), without documentation. Cached in work/root-<hash of package versions>.
@@ -182,8 +181,7 @@ def debian_root(packages: tuple[str, ...], work: Path, checks: tuple[str, ...] =
     if not closure:
         raise RuntimeError(f"apt-get -s install {' '.join(packages)}: no packages to install (apt-get update?)")
     pins = [f"{name}={version}" for name, version in closure]
-    links = {**ALTERNATIVES, **(links or {})}
-    key = hashlib.sha256("\n".join(pins + sorted(f"{k}->{v}" for k, v in links.items())).encode()).hexdigest()[:12]
+    key = hashlib.sha256("\n".join(pins + sorted(f"{k}->{v}" for k, v in ALTERNATIVES.items())).encode()).hexdigest()[:12]
     root, done_file = work / f"root-{key}", work / f"root-{key}.packages"
     if root.is_dir() and done_file.exists():
         return root, pins
@@ -204,7 +202,7 @@ def debian_root(packages: tuple[str, ...], work: Path, checks: tuple[str, ...] =
         bm.run(["dpkg-deb", "-x", str(deb[0]), str(tmp)])
     for sub in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian"):
         shutil.rmtree(tmp / sub, ignore_errors=True)
-    for link, target in links.items():
+    for link, target in ALTERNATIVES.items():
         path = tmp / link.lstrip("/")
         if path.parent.is_dir() and not os.path.lexists(path):
             path.symlink_to(target)
@@ -217,7 +215,7 @@ def debian_root(packages: tuple[str, ...], work: Path, checks: tuple[str, ...] =
     (tmp / "tmp").mkdir(exist_ok=True)
     os.chmod(tmp / "tmp", 0o1777)
     if os.geteuid() == 0:
-        for check in checks:
+        for check in DEBIAN_CHECKS:
             done = subprocess.run(["chroot", str(tmp), "/bin/sh", "-c", check], capture_output=True, text=True)
             if done.returncode != 0:
                 raise RuntimeError(f"Debian root: `{check}` failed in chroot: {(done.stderr or done.stdout).strip()}")
@@ -287,9 +285,9 @@ class ImageBuilder:
             log(f"fetching {BUSYBOX_SOURCE['url']}")
             with urllib.request.urlopen(BUSYBOX_SOURCE["url"], timeout=120) as resp:
                 tarball.write_bytes(resp.read())
-        got = bm.sha(tarball, "sha256")
-        if got != BUSYBOX_SOURCE["sha256"]:
-            raise RuntimeError(f"{BUSYBOX_SOURCE['url']}: sha256 {got}, expected {BUSYBOX_SOURCE['sha256']}")
+            got = bm.sha(tarball, "sha256")
+            if got != BUSYBOX_SOURCE["sha256"]:
+                raise RuntimeError(f"{BUSYBOX_SOURCE['url']}: sha256 {got}, expected {BUSYBOX_SOURCE['sha256']}")
         src = work / f"busybox-{version}"
         shutil.rmtree(src, ignore_errors=True)
         with tarfile.open(tarball) as tf:
