@@ -8,19 +8,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
+from lab_runs import ANSI, PKI_DIR, RECAP
+from test_cluster import INVENTORY, RELEASE, REPO, env_flag
 
-REPO = Path(__file__).resolve().parents[3]
-CACHE = Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
-INVENTORY = Path(os.environ.get("EKSD_INVENTORY", CACHE / "lab" / "hosts.yml"))
-RELEASE = os.environ.get("EKSD_TEST_RELEASE", "1-24-9")
-PKI_DIR = os.environ.get("EKSD_PKI_DIR", str(CACHE / "lab" / "cluster" / "pki"))
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-pytestmark = pytest.mark.skipif(os.environ.get("EKSD_TEST_CHECK_MODE", "true").lower() not in ("1", "true", "yes"),
+pytestmark = pytest.mark.skipif(not env_flag("EKSD_TEST_CHECK_MODE", default=True),
                                 reason="EKSD_TEST_CHECK_MODE is off in this scenario")
 
 

@@ -22,7 +22,14 @@ REPO = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
 INVENTORY = Path(os.environ.get("EKSD_INVENTORY", CACHE / "lab" / "hosts.yml"))
 RELEASE = os.environ.get("EKSD_TEST_RELEASE", "1-24-9")
-METRICS_SERVER = os.environ.get("EKSD_TEST_METRICS_SERVER", "false").lower() in ("1", "true", "yes")
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """A scenario's yes/no setting (molecule.yml env): 1, true or yes, any case."""
+    return os.environ.get(name, "true" if default else "false").lower() in ("1", "true", "yes")
+
+
+METRICS_SERVER = env_flag("EKSD_TEST_METRICS_SERVER")
 NAMESPACE = "eksd-verify"
 KUBECTL = "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf"
 sys.path.insert(0, str(REPO / "tools" / "lab"))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import ssl
 import time
 import urllib.error
@@ -26,9 +25,9 @@ import pytest
 import yaml
 from lab_runs import PKI_DIR, leaks, playbook
 from oidc_issuer import Issuer
-from test_cluster import FIRST_CP, GROUPS, INVENTORY
+from test_cluster import FIRST_CP, GROUPS, INVENTORY, env_flag
 
-pytestmark = pytest.mark.skipif(os.environ.get("EKSD_TEST_OIDC", "false").lower() not in ("1", "true", "yes"),
+pytestmark = pytest.mark.skipif(not env_flag("EKSD_TEST_OIDC"),
                                 reason="EKSD_TEST_OIDC is off in this scenario")
 
 CLIENT_ID = "eksd-lab"
