@@ -14,7 +14,9 @@ def test_ansible_builder_creates_a_context_with_the_collection_and_its_dependenc
     (tmp_path / "meta").mkdir()
     shutil.copy(REPO / "meta" / "ee-requirements.txt", tmp_path / "meta")
     run(["ansible-galaxy", "collection", "build", "--force", "--output-path", str(tmp_path)], cwd=REPO)
-    run(["ansible-builder", "create", "-f", "execution-environment.yml", "-c", "context"], cwd=tmp_path)
+    # the file's name would follow the container tool ansible-builder finds (Dockerfile where only docker is installed)
+    run(["ansible-builder", "create", "-f", "execution-environment.yml", "-c", "context",
+         "--output-filename", "Containerfile"], cwd=tmp_path)
 
     context = tmp_path / "context"
     containerfile = (context / "Containerfile").read_text()
