@@ -41,7 +41,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
@@ -50,6 +49,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tools" / "lab"))
+sys.path.insert(0, str(REPO / "tools" / "mirror"))
+import build_containerd  # noqa: E402  (fetch_checked: a download checked against a recorded sha256)
 import build_e2e as be  # noqa: E402  (release -> version, wrapper module, image list)
 import oci  # noqa: E402  (single-layer OCI images, registry API v2)
 
@@ -280,14 +281,8 @@ class ImageBuilder:
         if dest.exists() and not self.force:
             return dest
         work.mkdir(parents=True, exist_ok=True)
-        tarball = work / BUSYBOX_SOURCE["url"].rsplit("/", 1)[-1]
-        if not tarball.exists() or bm.sha(tarball, "sha256") != BUSYBOX_SOURCE["sha256"]:
-            log(f"fetching {BUSYBOX_SOURCE['url']}")
-            with urllib.request.urlopen(BUSYBOX_SOURCE["url"], timeout=120) as resp:
-                tarball.write_bytes(resp.read())
-            got = bm.sha(tarball, "sha256")
-            if got != BUSYBOX_SOURCE["sha256"]:
-                raise RuntimeError(f"{BUSYBOX_SOURCE['url']}: sha256 {got}, expected {BUSYBOX_SOURCE['sha256']}")
+        tarball = build_containerd.fetch_checked(BUSYBOX_SOURCE["url"], BUSYBOX_SOURCE["sha256"],
+                                                 work / BUSYBOX_SOURCE["url"].rsplit("/", 1)[-1])
         src = work / f"busybox-{version}"
         shutil.rmtree(src, ignore_errors=True)
         with tarfile.open(tarball) as tf:

@@ -17,8 +17,8 @@ Usage: build_containerd.py [--arch amd64] [--record]
 Binaries are cached under $EKSD_CACHE/build/<component>-v<version>-<arch>; the files go under
 $EKSD_CACHE/mirror. The tarball is deterministic (fixed owners and times): the same binaries give the same
 digest. What differs from upstream's files: containerd is built without cgo (no btrfs or devmapper
-snapshotters), runc is linked statically without seccomp (no static libseccomp here), and the tarball holds no
-containerd-stress; `containerd --version` shows no revision where the module proxy gives no
+snapshotters), runc is linked statically with Debian 12's libseccomp (LIBSECCOMP_DEV; upstream's with its own
+build of it), and the tarball holds no containerd-stress; `containerd --version` shows no revision where the module proxy gives no
 VCS origin (it did not for v2.3.7). The last line printed is the mirror's root directory.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ import os
 import re
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -40,10 +41,36 @@ from build_mirror import deterministic_tar, run, sha  # noqa: E402  (the mirror 
 CONTAINERD_MODULE = "github.com/containerd/containerd/v2"
 RUNC_MODULE = "github.com/opencontainers/runc"
 CONTAINERD_COMMANDS = ["containerd", "containerd-shim-runc-v2", "ctr"]
+# runc enforces seccomp profiles (RuntimeDefault, Localhost) only when built with libseccomp; without it runc refuses
+# every container that asks for one. libseccomp.a and its headers come from Debian 12's libseccomp-dev, fetched from
+# Debian's pool and checked here, and runc links it statically.
+LIBSECCOMP_DEV = {
+    "amd64": {
+        "version": "2.5.4-1+deb12u1",
+        "url": "http://deb.debian.org/debian/pool/main/libs/libseccomp/libseccomp-dev_2.5.4-1%2Bdeb12u1_amd64.deb",
+        "sha256": "5fb305f3aeb293e2b78a4cfcb58c0f42179703c371a408d002c8454661e6b7b2",
+        "multiarch": "x86_64-linux-gnu",
+    },
+}
 
 
 def log(msg: str) -> None:
     print(f"[containerd] {msg}", flush=True)
+
+
+def fetch_checked(url: str, sha256: str, dest: Path) -> Path:
+    """dest holding url's bytes, whose sha256 must be the given one; fetched only when dest is missing or differs."""
+    if dest.exists() and sha(dest, "sha256") == sha256:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    log(f"fetching {url}")
+    with urllib.request.urlopen(url, timeout=120) as resp:
+        dest.write_bytes(resp.read())
+    got = sha(dest, "sha256")
+    if got != sha256:
+        dest.unlink()
+        raise SystemExit(f"{url}: sha256 {got}, expected {sha256}")
+    return dest
 
 
 def cache_root() -> Path:
@@ -63,7 +90,7 @@ def record(versions: dict, digests: dict) -> None:
     """Rewrite the data file's sha512 map with the built files' digests (kept: digests of other files)."""
     text = RELEASE_FILE.read_text(encoding="utf-8")
     head, _, _ = text.partition("  sha512:")
-    known = dict(re.findall(r"^    (\S+): >-\n      ([0-9a-f]{128})$", text, re.M))
+    known = recorded_digests()
     known.update(digests)
     body = "".join(f"    {name}: >-\n      {known[name]}\n" for name in sorted(known))
     RELEASE_FILE.write_text(head + "  sha512:" + ("\n" + body if body else " {}\n"), encoding="utf-8")
@@ -120,15 +147,32 @@ def build_containerd(root: Path, version: str, arch: str) -> Path:
     return build(root / "build" / f"containerd-v{version}-{arch}", f"{CONTAINERD_MODULE}@v{version}", make)
 
 
+def libseccomp(root: Path, arch: str) -> dict:
+    """Environment for cgo to find LIBSECCOMP_DEV's static library: its package unpacked under the build cache."""
+    if arch not in LIBSECCOMP_DEV:
+        raise SystemExit(f"build_containerd.py: no libseccomp-dev recorded for {arch} (LIBSECCOMP_DEV has "
+                         f"{', '.join(LIBSECCOMP_DEV)}); runc without seccomp would refuse seccomp profiles")
+    pkg = LIBSECCOMP_DEV[arch]
+
+    def make(dest: Path) -> None:
+        deb = fetch_checked(pkg["url"], pkg["sha256"], dest / pkg["url"].rsplit("/", 1)[-1])
+        run(["dpkg-deb", "-x", str(deb), str(dest / "root")])
+
+    dest = build(root / "build" / f"libseccomp-dev-{pkg['version']}-{arch}", f"libseccomp-dev {pkg['version']}", make)
+    return {"PKG_CONFIG_PATH": str(dest / "root" / "usr" / "lib" / pkg["multiarch"] / "pkgconfig"),
+            "PKG_CONFIG_SYSROOT_DIR": str(dest / "root")}
+
+
 def build_runc(root: Path, version: str, arch: str) -> Path:
     def make(dest: Path) -> None:
         wdir, commit = wrapper(root / "src", f"runc-v{version}", RUNC_MODULE, f"v{version}")
-        # runc's nsenter is C: cgo, linked statically so that the binary runs on any glibc.
+        # runc's nsenter and seccomp are C: cgo, linked statically so that the binary runs on any glibc.
         ldflags = f"-s -w -X main.version={version} -X main.gitCommit={commit} -extldflags -static"
-        run(["nice", "-n", "19", "go", "build", "-trimpath", "-buildmode=default", "-tags", "netgo osusergo",
-             "-ldflags", ldflags, "-o", str(dest / "runc"), RUNC_MODULE], cwd=wdir, env=go_env(arch, cgo=True))
+        run(["nice", "-n", "19", "go", "build", "-trimpath", "-buildmode=default", "-tags", "seccomp netgo osusergo",
+             "-ldflags", ldflags, "-o", str(dest / "runc"), RUNC_MODULE], cwd=wdir,
+            env=go_env(arch, cgo=True) | libseccomp(root, arch))
 
-    return build(root / "build" / f"runc-v{version}-{arch}", f"{RUNC_MODULE}@v{version}", make)
+    return build(root / "build" / f"runc-v{version}-{arch}-seccomp", f"{RUNC_MODULE}@v{version} (seccomp)", make)
 
 
 def publish(path: Path) -> dict:
@@ -138,23 +182,23 @@ def publish(path: Path) -> dict:
     return digests
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arch", default="amd64", choices=["amd64", "arm64"])
-    parser.add_argument("--record", action="store_true",
-                        help="write the built files' sha512 into roles/preflight/vars/containerd_release.yml")
-    args = parser.parse_args()
+def recorded_digests() -> dict:
+    """sha512 per file name, as containerd_release.yml records them."""
+    text = RELEASE_FILE.read_text(encoding="utf-8")
+    return dict(re.findall(r"^    (\S+): >-\n      ([0-9a-f]{128})$", text, re.M))
+
+
+def publish_release_files(root: Path, arch: str) -> dict:
+    """containerd's tarball and runc under <root>/mirror, with sidecars; returns sha512 per file name."""
     versions = release_versions()
-    root = cache_root()
     mirror = root / "mirror"
+    cbin = build_containerd(root, versions["containerd"], arch)
+    rbin = build_runc(root, versions["runc"], arch)
 
-    cbin = build_containerd(root, versions["containerd"], args.arch)
-    rbin = build_runc(root, versions["runc"], args.arch)
-
-    tarball = mirror / "containerd" / f"v{versions['containerd']}" / f"containerd-{versions['containerd']}-linux-{args.arch}.tar.gz"
+    tarball = mirror / "containerd" / f"v{versions['containerd']}" / f"containerd-{versions['containerd']}-linux-{arch}.tar.gz"
     tarball.parent.mkdir(parents=True, exist_ok=True)
     deterministic_tar(tarball, [(f"bin/{c}", cbin / c, 0o755) for c in CONTAINERD_COMMANDS])
-    runc = mirror / "runc" / f"v{versions['runc']}" / f"runc.{args.arch}"
+    runc = mirror / "runc" / f"v{versions['runc']}" / f"runc.{arch}"
     runc.parent.mkdir(parents=True, exist_ok=True)
     runc.write_bytes((rbin / "runc").read_bytes())
     runc.chmod(0o755)
@@ -164,10 +208,34 @@ def main() -> int:
         digest = publish(path)
         digests[path.name] = digest["sha512"]
         log(f"{path.relative_to(mirror)}: {path.stat().st_size / 1e6:.1f} MB, sha256 {digest['sha256']}")
-        print(f"    {path.name}: {digest['sha512']}")
+    return digests
+
+
+def publish_for_mirror(root: Path, arch: str) -> None:
+    """The mirror builder's step: the files, which must be the ones whose digests the collection records (the
+    containerd role checks every download against them)."""
+    digests = publish_release_files(root, arch)
+    known = recorded_digests()
+    stale = [name for name, digest in digests.items() if known.get(name) != digest]
+    if stale:
+        raise SystemExit(f"{RELEASE_FILE}: the sha512 recorded for {', '.join(stale)} is not that of the files built "
+                         "here; if the build is meant to change, run tools/mirror/build_containerd.py --record")
+    log(f"containerd and runc: {', '.join(sorted(digests))} match their recorded sha512")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default="amd64", choices=["amd64", "arm64"])
+    parser.add_argument("--record", action="store_true",
+                        help="write the built files' sha512 into roles/preflight/vars/containerd_release.yml")
+    args = parser.parse_args()
+    root = cache_root()
+    digests = publish_release_files(root, args.arch)
+    for name, digest in digests.items():
+        print(f"    {name}: {digest}")
     if args.record:
-        record(versions, digests)
-    print(mirror)
+        record(release_versions(), digests)
+    print(root / "mirror")
     return 0
 
 

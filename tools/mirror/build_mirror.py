@@ -13,7 +13,8 @@ Everything expensive is cached outside the repository under $EKSD_CACHE
 release and by a hash of this builder. The last line printed is the mirror's root directory.
 
 Like the site, the mirror publishes each channel's ReleaseChannel at releasechannels/<channel>.yaml,
-whose status.latestRelease is the newest release of that channel the mirror holds.
+whose status.latestRelease is the newest release of that channel the mirror holds. Beside the releases
+it holds containerd and runc as release files (tools/mirror/build_containerd.py), for hosts that install those.
 """
 from __future__ import annotations
 
@@ -540,7 +541,8 @@ def publish_channel(mirror_root: Path, channel: str) -> str:
 
 def builder_key() -> str:
     h = hashlib.sha256()
-    for f in sorted([HERE / "build_mirror.py", HERE / "substitutions.yml", REPO / "tools/lab/oci.py"]):
+    for f in sorted([HERE / "build_mirror.py", HERE / "substitutions.yml", REPO / "tools/lab/oci.py",
+                     HERE / "build_containerd.py", REPO / "roles/preflight/vars/containerd_release.yml"]):
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
@@ -586,6 +588,10 @@ def main() -> int:
     log(f"{plan.name}: building {plan.versions}")
     b = Builder(plan, root)
     kube, etcd, coredns, cni, metrics_server = b.kubernetes(), b.etcd(), b.coredns(), b.cni(), b.metrics_server()
+    # containerd and runc as release files beside the releases: what hosts install with containerd_install_method
+    # archive (the RHEL family and Amazon Linux, and every host from Kubernetes 1.36 on). Built once per version.
+    import build_containerd  # noqa: PLC0415  (it imports this module for the Go build helpers)
+    build_containerd.publish_for_mirror(root, ARCH)
     rel_root = mirror_root / f"kubernetes-{plan.channel}" / "releases" / str(plan.number)
     # the release is not in the mirror while it is laid out again: its stamp goes first, and the channel
     # stops naming it until it is back

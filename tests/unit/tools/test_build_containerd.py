@@ -33,3 +33,21 @@ def test_record_writes_the_digests_and_keeps_the_others(tmp_path, monkeypatch):
     assert data["sha512"]["runc.arm64"] == "b" * 128
     assert (data["containerd"], data["runc"]) == (versions["containerd"], versions["runc"])
     assert copy.read_text(encoding="utf-8").startswith("---\n# containerd and runc for install_method archive")
+
+
+def test_the_mirror_refuses_files_whose_digest_is_not_the_recorded_one(monkeypatch):
+    module = build_containerd
+    recorded = module.recorded_digests()
+    runc = next(name for name in recorded if name.startswith("runc."))
+    monkeypatch.setattr(module, "publish_release_files", lambda root, arch: dict(recorded, **{runc: "0" * 128}))
+    with pytest.raises(SystemExit, match=rf"sha512 recorded for {runc} is not that of the files built here"):
+        module.publish_for_mirror(Path("/nonexistent"), "amd64")
+    monkeypatch.setattr(module, "publish_release_files", lambda root, arch: dict(recorded))
+    module.publish_for_mirror(Path("/nonexistent"), "amd64")
+
+
+def test_runc_links_a_pinned_libseccomp_for_each_arch_it_builds():
+    for arch, pkg in build_containerd.LIBSECCOMP_DEV.items():
+        assert pkg["url"].endswith(f"_{arch}.deb") and len(pkg["sha256"]) == 64
+    with pytest.raises(SystemExit, match="no libseccomp-dev recorded for arm64"):
+        build_containerd.libseccomp(Path("/nonexistent"), "arm64")
