@@ -91,7 +91,7 @@ test-maintenance: venv
 test-current: venv
 	$(BIN)/molecule test -s current
 
-# Debian 12 and 13 in one cluster (1+1, 1-36-7): node1 bookworm, node2 trixie, containerd from each suite's packages.
+# Debian 12 and 13 in one cluster (1+1, 1-35-13): node1 bookworm, node2 trixie, containerd from each suite's packages.
 test-mixed-os: venv
 	$(BIN)/molecule test -s mixed_os
 

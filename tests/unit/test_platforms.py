@@ -150,6 +150,24 @@ def test_containerd_role_reads_the_platform(name):
     assert cri["enable_selinux"] is selinux
 
 
+@pytest.mark.parametrize("kubernetes_version, needs_2", [
+    ("v1.24.7", False), ("v1.35.6", False), ("v1.35.99-eks-1-35-13", False),
+    ("v1.36.2", True), ("v1.36.0-eks-1-36-1", True), ("v1.37.0", True)])
+@pytest.mark.parametrize("name", sorted(SUPPORTED))
+def test_a_release_that_needs_containerd_2_takes_the_release_files_on_every_os(name, kubernetes_version, needs_2):
+    """Kubernetes 1.35 is the last with containerd 1.x; the distributions' packages here are 1.6 and 1.7."""
+    _, _, method, packages, _ = SUPPORTED[name]
+    result = platform(name, eksd_release_info={"kubernetes_version": kubernetes_version})
+    assert result["containerd_needs_2"] is needs_2
+    assert result["containerd_install_method"] == ("archive" if needs_2 else method)
+    assert result["containerd_packages"] == packages  # what an archive host removes, what a package host installs
+
+
+def test_no_release_resolved_keeps_the_os_entry():
+    assert platform("debian-12")["containerd_install_method"] == "package"
+    assert platform("debian-12")["containerd_needs_2"] is False
+
+
 def test_containerd_inventory_choice_wins_over_the_platform():
     variables = role_vars("containerd", platform("rocky-9"), containerd_install_method="package")
     assert render(variables, "{{ containerd_install_method }}") == "package"

@@ -64,3 +64,16 @@ def test_containerd_comes_from_the_suite_and_is_what_the_kubelet_reports(name, n
     suite = suite_of(name)
     assert any(o.split("/")[0] in (suite, f"{suite}-updates", f"{suite}-security") for o in origins), madison
     print(f"{name}: Debian {suite}, containerd {reported} (package {package.stdout}, from {', '.join(origins)})")
+
+
+@pytest.mark.parametrize("name", NODES)
+def test_a_node_of_kubernetes_1_36_or_later_runs_containerd_2(name, node_info):
+    """Kubernetes 1.35 was the last release to support containerd 1.x, and the suites' packages are 1.6 and 1.7: from
+    1.36 on each node runs containerd 2 from the release files, and no containerd package is left installed."""
+    minor = int(re.match(r"v1\.(\d+)\.", node_info[name]["kubeletVersion"]).group(1))
+    if minor < 36:
+        pytest.skip(f"Kubernetes 1.{minor} runs on containerd 1.x")
+    runtime = node_info[name]["containerRuntimeVersion"]
+    assert re.match(r"containerd://v?([2-9]|\d\d+)\.", runtime), runtime
+    package = host(name).run("dpkg-query -W -f '${db:Status-Status}\\n' containerd runc")
+    assert "installed" not in package.stdout.split(), package.stdout

@@ -87,6 +87,20 @@ def test_every_component_reports_the_new_version(new_release):
         assert status["Status"]["version"] == etcd_version, status["Endpoint"]
 
 
+def test_every_node_runs_the_containerd_the_release_needs(new_release):
+    """Kubernetes 1.35 was the last release to support containerd 1.x: an upgrade to 1.36 or later moves every node
+    from the distribution's containerd 1.x to containerd 2 (release files), and leaves no containerd package."""
+    minor = int(re.match(r"v1\.(\d+)\.", new_release["kubernetes"]["gitTag"]).group(1))
+    if minor < 36:
+        pytest.skip(f"Kubernetes 1.{minor} runs on containerd 1.x")
+    for node in json.loads(kubectl("get nodes -o json").stdout)["items"]:
+        name, runtime = node["metadata"]["name"], node["status"]["nodeInfo"]["containerRuntimeVersion"]
+        assert re.match(r"containerd://v?([2-9]|\d\d+)\.", runtime), (name, runtime)
+        assert host(name).run("containerd --version").stdout.split()[2].lstrip("v") == runtime.split("//")[1].lstrip("v")
+        package = host(name).run("dpkg-query -W -f '${db:Status-Status}\\n' containerd runc")
+        assert "installed" not in package.stdout.split(), (name, package.stdout)
+
+
 def test_the_snapshot_is_on_the_first_member_and_on_the_controller():
     fetched = sorted((CACHE / "lab" / "cluster" / "backups").glob(f"etcd-{ETCD[0]}-*.db"))
     assert fetched, "no snapshot on the controller"
