@@ -156,7 +156,7 @@ def test_containerd_role_reads_the_platform(name):
 @pytest.mark.parametrize("name", sorted(SUPPORTED))
 def test_a_release_that_needs_containerd_2_takes_the_release_files_on_every_os(name, kubernetes_version, needs_2):
     """Kubernetes 1.35 is the last with containerd 1.x; the distributions' packages here are 1.6 and 1.7."""
-    _, _, method, packages, _ = SUPPORTED[name]
+    method, packages = SUPPORTED[name][2:4]
     result = platform(name, eksd_release_info={"kubernetes_version": kubernetes_version})
     assert result["containerd_needs_2"] is needs_2
     assert result["containerd_install_method"] == ("archive" if needs_2 else method)
