@@ -63,8 +63,13 @@ test-faults-cluster: venv
 # cluster, then the shared tests on what they leave), upgrade_minor (1+1, site.yml 1-35-13 then upgrade.yml to 1-36-7) and ha (3+1, 1-36-7 with
 # metrics-server, a control plane down while the API keeps answering). `make test-ha` runs ha alone, with the
 # OIDC and check-mode tests.
+# tools/mirror/prebuild.py builds the later scenarios' mirrors in the background (nice 19) while the first runs;
+# its log is $(EKSD_CACHE)/mirror-prebuild.log, and it is stopped with the scenarios.
 MOLECULE_SCENARIOS ?= default upgrade_minor ha
 test-molecule: venv
+	mkdir -p "$(EKSD_CACHE)"
+	setsid $(BIN)/python tools/mirror/prebuild.py $(MOLECULE_SCENARIOS) > "$(EKSD_CACHE)/mirror-prebuild.log" 2>&1 & prebuild=$$!; \
+	trap 'kill -- -$$prebuild 2>/dev/null || true' EXIT; \
 	for scenario in $(MOLECULE_SCENARIOS); do $(BIN)/molecule test -s $$scenario || exit 1; done
 
 test-ha: venv
