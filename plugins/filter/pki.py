@@ -1,9 +1,10 @@
 # Copyright (c) eksd.distro contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters for adopting a cluster's PKI into the controller's PKI directory (pki role, tasks_from: adopt).
+"""Filters of the pki role: adopting a cluster's PKI into the controller's PKI directory (tasks_from: adopt),
+and rendering a kubeconfig from that directory's certificates (every kubeconfig the collection writes).
 
-They run on the controller: the paths they test are in the controller's PKI directory.
+They run on the controller: the paths they read are in the controller's PKI directory.
 """
 
 from __future__ import annotations
@@ -81,6 +82,40 @@ def pki_adopted_files(results):
     return files
 
 
+def _pem_data(pki_dir: str, name: str) -> str:
+    """A PEM file of pki_dir as kubeconfig *-data: base64 of its text without trailing whitespace (as the file
+    lookup reads it, so kubeconfigs written before this filter existed compare equal)."""
+    path = os.path.join(pki_dir, name)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise AnsibleFilterError(f"kubeconfig: {path} cannot be read ({reason}); the pki role writes it") from exc
+    return base64.b64encode(text.rstrip().encode("utf-8")).decode("ascii")
+
+
+def kubeconfig(credential, pki_dir, cluster, server, user):
+    """The kubeconfig (YAML text) for the client certificate <credential>.crt/.key of pki_dir, trusting its
+    ca.crt, for one cluster, server and user; the context is <user>@<cluster>. Errors name files, never content."""
+    for name, value in (("credential", credential), ("cluster", cluster), ("server", server), ("user", user)):
+        if not isinstance(value, str) or not value:
+            raise AnsibleFilterError(f"kubeconfig: {name} must be a non-empty string, got {value!r}")
+    context = f"{user}@{cluster}"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": _pem_data(pki_dir, "ca.crt")}}],
+        "users": [{"name": user, "user": {"client-certificate-data": _pem_data(pki_dir, credential + ".crt"),
+                                          "client-key-data": _pem_data(pki_dir, credential + ".key")}}],
+        "contexts": [{"name": context, "context": {"cluster": cluster, "user": user}}],
+        "current-context": context,
+    }
+    # the layout of to_nice_yaml(indent=2), which wrote these files before: an unchanged file restarts nothing
+    return yaml.safe_dump(config, indent=2, allow_unicode=True, default_flow_style=False)
+
+
 class FilterModule:
     def filters(self):
-        return {"pki_existing": pki_existing, "pki_keyless": pki_keyless, "pki_adoptable": pki_adoptable, "pki_adopted_files": pki_adopted_files}
+        return {"pki_existing": pki_existing, "pki_keyless": pki_keyless, "pki_adoptable": pki_adoptable, "pki_adopted_files": pki_adopted_files,
+                "kubeconfig": kubeconfig}

@@ -73,3 +73,57 @@ def test_adopted_files_errors_name_the_file_not_the_content(content):
                                  "content": content}])
     assert "/etc/kubernetes/admin.conf" in str(err.value)
     assert content not in str(err.value)
+
+
+# --- kubeconfig ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def creds(tmp_path):
+    (tmp_path / "nodes" / "node1").mkdir(parents=True)
+    (tmp_path / "ca.crt").write_text(CERT)
+    (tmp_path / "nodes/node1/kubelet-client.crt").write_text(CERT.replace("MIIB", "MIIC"))
+    (tmp_path / "nodes/node1/kubelet-client.key").write_text(KEY)
+    return str(tmp_path)
+
+
+def test_kubeconfig_names_the_cluster_user_and_context(creds):
+    text = F["kubeconfig"]("nodes/node1/kubelet-client", creds, "lab", "https://10.0.0.2:6443", "system:node:node1")
+    config = yaml.safe_load(text)
+    assert config["clusters"] == [{"name": "lab", "cluster": {"server": "https://10.0.0.2:6443",
+                                                               "certificate-authority-data": b64(CERT.rstrip())}}]
+    assert config["users"] == [{"name": "system:node:node1", "user": {
+        "client-certificate-data": b64(CERT.replace("MIIB", "MIIC").rstrip()), "client-key-data": b64(KEY.rstrip())}}]
+    assert config["contexts"] == [{"name": "system:node:node1@lab", "context": {"cluster": "lab", "user": "system:node:node1"}}]
+    assert config["current-context"] == "system:node:node1@lab"
+    assert (config["apiVersion"], config["kind"]) == ("v1", "Config")
+
+
+def test_kubeconfig_text_is_what_the_roles_wrote_before(creds):
+    # kubeconfigs written with to_nice_yaml(indent=2) and the file lookup must compare equal: no restart on upgrade
+    from ansible.plugins.filter.core import to_nice_yaml
+
+    def data(name):
+        with open(f"{creds}/{name}", encoding="utf-8") as handle:
+            return b64(handle.read().rstrip())
+
+    before = {"apiVersion": "v1", "kind": "Config",
+              "clusters": [{"name": "lab", "cluster": {"server": "https://x:6443", "certificate-authority-data": data("ca.crt")}}],
+              "users": [{"name": "u", "user": {"client-certificate-data": data("nodes/node1/kubelet-client.crt"),
+                                               "client-key-data": data("nodes/node1/kubelet-client.key")}}],
+              "contexts": [{"name": "u@lab", "context": {"cluster": "lab", "user": "u"}}],
+              "current-context": "u@lab"}
+    assert F["kubeconfig"]("nodes/node1/kubelet-client", creds, "lab", "https://x:6443", "u") == to_nice_yaml(before, indent=2)
+
+
+def test_kubeconfig_names_a_missing_file_and_never_a_key(creds):
+    with pytest.raises(AnsibleFilterError, match=r"kubeconfig: .*/nodes/node2/kubelet-client\.crt cannot be read") as err:
+        F["kubeconfig"]("nodes/node2/kubelet-client", creds, "lab", "https://x:6443", "u")
+    assert "MII" not in str(err.value)
+
+
+@pytest.mark.parametrize("field", ["cluster", "server", "user"])
+def test_kubeconfig_refuses_an_empty_field(creds, field):
+    args = {"cluster": "lab", "server": "https://x:6443", "user": "u", field: ""}
+    with pytest.raises(AnsibleFilterError, match=f"kubeconfig: {field} must be a non-empty string"):
+        F["kubeconfig"]("nodes/node1/kubelet-client", creds, **args)
