@@ -167,12 +167,15 @@ def build_runc(root: Path, version: str, arch: str) -> Path:
     def make(dest: Path) -> None:
         wdir, commit = wrapper(root / "src", f"runc-v{version}", RUNC_MODULE, f"v{version}")
         # runc's nsenter and seccomp are C: cgo, linked statically so that the binary runs on any glibc.
-        ldflags = f"-s -w -X main.version={version} -X main.gitCommit={commit} -extldflags -static"
+        # no Go build ID: cgo folds the flags pkg-config gives (absolute paths under the cache) into it, and the
+        # linker derives the GNU build ID from it, so the digest would depend on where EKSD_CACHE is
+        ldflags = f"-s -w -buildid= -X main.version={version} -X main.gitCommit={commit} -extldflags -static"
         run(["nice", "-n", "19", "go", "build", "-trimpath", "-buildmode=default", "-tags", "seccomp netgo osusergo",
              "-ldflags", ldflags, "-o", str(dest / "runc"), RUNC_MODULE], cwd=wdir,
             env=go_env(arch, cgo=True) | libseccomp(root, arch))
 
-    return build(root / "build" / f"runc-v{version}-{arch}-seccomp", f"{RUNC_MODULE}@v{version} (seccomp)", make)
+    # the directory names the recipe: a runc cached by an older recipe (with a Go build ID) is not reused
+    return build(root / "build" / f"runc-v{version}-{arch}-seccomp-nobuildid", f"{RUNC_MODULE}@v{version} (seccomp)", make)
 
 
 def publish(path: Path) -> dict:
