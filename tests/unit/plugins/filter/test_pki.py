@@ -90,10 +90,10 @@ def creds(tmp_path):
 def test_kubeconfig_names_the_cluster_user_and_context(creds):
     text = F["kubeconfig"]("nodes/node1/kubelet-client", creds, "lab", "https://10.0.0.2:6443", "system:node:node1")
     config = yaml.safe_load(text)
-    assert config["clusters"] == [{"name": "lab", "cluster": {"server": "https://10.0.0.2:6443",
-                                                               "certificate-authority-data": b64(CERT.rstrip())}}]
-    assert config["users"] == [{"name": "system:node:node1", "user": {
-        "client-certificate-data": b64(CERT.replace("MIIB", "MIIC").rstrip()), "client-key-data": b64(KEY.rstrip())}}]
+    cluster = {"server": "https://10.0.0.2:6443", "certificate-authority-data": b64(CERT.rstrip())}
+    user = {"client-certificate-data": b64(CERT.replace("MIIB", "MIIC").rstrip()), "client-key-data": b64(KEY.rstrip())}
+    assert config["clusters"] == [{"name": "lab", "cluster": cluster}]
+    assert config["users"] == [{"name": "system:node:node1", "user": user}]
     assert config["contexts"] == [{"name": "system:node:node1@lab", "context": {"cluster": "lab", "user": "system:node:node1"}}]
     assert config["current-context"] == "system:node:node1@lab"
     assert (config["apiVersion"], config["kind"]) == ("v1", "Config")
