@@ -24,7 +24,7 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-current test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-mixed-os test-routed test-day2 test mirror lab-up lab-down lab bench bench-upgrade build cis conformance-build conformance-images conformance test-conformance
+.PHONY: help venv lint sanity units test-unit test-offline test-faults-cluster test-molecule test-ha test-current test-lifecycle test-upgrade test-upgrade-minor test-maintenance test-mixed-os test-routed test-day2 test mirror lab-up lab-down lab bench bench-cluster bench-upgrade build cis conformance-build conformance-images conformance test-conformance
 
 help:
 	@sed -n '1,10p' Makefile
@@ -120,6 +120,16 @@ test-conformance: venv
 
 bench: venv
 	$(BIN)/python tools/bench_resolve.py
+
+# Deploy figures on fresh labs (tools/bench_cluster.py): site.yml fresh and no-op per SHAPES (default,ha,wide: 1+1,
+# HA 3+1, 1+5) and CONNECTIONS (ssh,podman), module runs per host, controller CPU, mirror bytes; with UPGRADE_FROM
+# (e.g. 1-24-8) a patch upgrade of a fresh 1+1 to RELEASE too. Prints figures, asserts nothing; about an hour for all.
+SHAPES ?=
+CONNECTIONS ?=
+UPGRADE_FROM ?=
+bench-cluster: venv
+	$(BIN)/python tools/bench_cluster.py $(if $(RELEASE),--release $(RELEASE)) $(if $(SHAPES),--shapes $(SHAPES)) \
+	    $(if $(CONNECTIONS),--connections $(CONNECTIONS)) $(if $(UPGRADE_FROM),--upgrade-from $(UPGRADE_FROM))
 
 # HA lab upgrade: wall time, drain time per node, failed API requests (prints figures).
 bench-upgrade: venv
