@@ -22,6 +22,7 @@ PLAY = [{"hosts": "all", "gather_facts": False, "tasks": [
     {"ansible.builtin.stat": {"path": "/{{ item }}"}, "loop": ["etc", "tmp", "no-such-dir"]},
     {"ansible.builtin.stat": {"path": "/etc"}, "loop": ["a", "b"], "when": "item == 'a'"},
     {"ansible.builtin.stat": {"path": "/etc"}, "delegate_to": "localhost"},
+    {"ansible.builtin.stat": {"path": "/etc"}, "delegate_to": "{{ groups['all'][0] }}", "when": "inventory_hostname == 'h2'"},
     {"ansible.builtin.stat": {"path": "/etc"}, "when": False},
     {"ansible.builtin.include_tasks": "{{ playbook_dir }}/included.yml"},
 ]}]
@@ -37,7 +38,10 @@ def test_the_callback_counts_module_runs_per_host(tmp_path):
                            str(tmp_path / "play.yml")], env=env, capture_output=True, text=True, check=False, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     calls = json.loads(out.read_text())
-    # command 1, stat loop 3 items, the conditional loop's 1 item run; the delegated stat counts for localhost
-    assert calls["h1"] == calls["h2"] == {"host_calls": 5, "controller_tasks": 4,
-                                          "by_action": {"ansible.builtin.stat": 4, "ansible.builtin.command": 1}}
+    # command 1, stat loop 3 items, the conditional loop's 1 item run; the stat delegated to localhost is the
+    # controller's; h2's stat delegated to h1 (a templated delegate_to) runs on h1
+    assert calls["h1"] == {"host_calls": 6, "controller_tasks": 4,
+                           "by_action": {"ansible.builtin.stat": 5, "ansible.builtin.command": 1}}
+    assert calls["h2"] == {"host_calls": 5, "controller_tasks": 4,
+                           "by_action": {"ansible.builtin.stat": 4, "ansible.builtin.command": 1}}
     assert set(calls) == {"h1", "h2"}

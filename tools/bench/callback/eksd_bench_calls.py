@@ -41,6 +41,13 @@ class CallbackModule(CallbackBase):
         self.host_calls: collections.Counter = collections.Counter()
         self.controller_tasks: collections.Counter = collections.Counter()
         self.by_action: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self.by_address: dict[str, str] = {}
+
+    def v2_playbook_on_play_start(self, play):
+        # A delegated result names its target by address only (ansible_host): map addresses back to host names.
+        inventory = play.get_variable_manager()._inventory
+        for inventory_host in inventory.get_hosts():
+            self.by_address.setdefault(str(inventory_host.vars.get("ansible_host", inventory_host.name)), inventory_host.name)
 
     def _count(self, result) -> None:
         host = result._host.get_name()
@@ -51,8 +58,12 @@ class CallbackModule(CallbackBase):
         if runs == 0:
             return
         # A delegated task runs its module on the host it was delegated to: another node, or the controller.
-        # A delegated task runs its module on the host it was delegated to (templated by now): a node or the controller.
-        target = str(task.delegate_to or host)
+        delegated = result._result.get("_ansible_delegated_vars") or {}
+        target = host
+        if delegated:
+            address = str(delegated.get("ansible_host") or "")
+            local = delegated.get("ansible_connection") == "local" or address in ("localhost", "127.0.0.1")
+            target = "localhost" if local else self.by_address.get(address, address)
         if action in CONTROLLER_ACTIONS or target in ("localhost", "127.0.0.1"):
             self.controller_tasks[host] += runs
         else:
