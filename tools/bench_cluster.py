@@ -32,8 +32,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("EKSD_CACHE", Path.home() / ".cache" / "eksd"))
-SHAPES = {"default": {"NODES": "2", "HA": "0"}, "ha": {"NODES": "4", "HA": "1"}, "wide": {"NODES": "6", "HA": "0"}}
-SHAPE_NAMES = {"default": "1+1", "ha": "HA 3+1", "wide": "1+5"}
+# shape -> lab-up's NODES and HA, and the name the figures give it
+SHAPES = {"default": {"NODES": "2", "HA": "0", "name": "1+1"}, "ha": {"NODES": "4", "HA": "1", "name": "HA 3+1"},
+          "wide": {"NODES": "6", "HA": "0", "name": "1+5"}}
+CONNECTIONS = ("ssh", "podman")
 CALLBACKS = REPO / "tools" / "bench" / "callback"
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 ACCESS = re.compile(r'"GET (\S+) HTTP/[\d.]+" 200')
@@ -83,6 +85,11 @@ def lab_up(mirror_root: Path, connection: str, nodes: str, ha: str) -> None:
                                                  NODES=nodes, HA=ha))
 
 
+def kubectl(node: str) -> list[str]:
+    """kubectl as the cluster's admin, run on a control plane node's container (whatever the lab's connection)."""
+    return ["podman", "exec", node, "/usr/local/bin/kubectl", "--kubeconfig=/etc/kubernetes/admin.conf"]
+
+
 def first_node() -> str:
     """The container of the lab's first node (the lab's node prefix may be set, EKSD_LAB_PREFIX)."""
     return os.environ.get("EKSD_LAB_PREFIX", "eksd-node") + "1"
@@ -90,9 +97,8 @@ def first_node() -> str:
 
 def wait_verified(node: str, timeout: int = 300) -> float:
     start = time.monotonic()
-    kubectl = ["podman", "exec", node, "/usr/local/bin/kubectl", "--kubeconfig=/etc/kubernetes/admin.conf"]
-    sh(kubectl + ["wait", "--for=condition=Ready", "node", "--all", f"--timeout={timeout}s"])
-    sh(kubectl + ["-n", "kube-system", "wait", "--for=condition=Available", "deployment/coredns", f"--timeout={timeout}s"])
+    sh(kubectl(node) + ["wait", "--for=condition=Ready", "node", "--all", f"--timeout={timeout}s"])
+    sh(kubectl(node) + ["-n", "kube-system", "wait", "--for=condition=Available", "deployment/coredns", f"--timeout={timeout}s"])
     return time.monotonic() - start
 
 
@@ -105,8 +111,7 @@ def mirror_traffic(log: Path, since: int, mirror_root: Path) -> tuple[int, colle
 
 
 def node_versions(node: str) -> str:
-    kubectl = ["podman", "exec", node, "/usr/local/bin/kubectl", "--kubeconfig=/etc/kubernetes/admin.conf"]
-    return sh(kubectl + ["get", "nodes", "-o", "jsonpath={.items[*].status.nodeInfo.kubeletVersion}"]).stdout.strip()
+    return sh(kubectl(node) + ["get", "nodes", "-o", "jsonpath={.items[*].status.nodeInfo.kubeletVersion}"]).stdout.strip()
 
 
 def bench_shape(release: str, mirror_root: Path, connection: str, shape: str) -> dict:
@@ -118,7 +123,7 @@ def bench_shape(release: str, mirror_root: Path, connection: str, shape: str) ->
     verified = wait_verified(first_node())
     noop = playbook("site.yml", release, work, work / "noop.log")
     total, fetched = mirror_traffic(log, since, mirror_root)
-    print(f"== {SHAPE_NAMES[shape]} over {connection} ({SHAPES[shape]['NODES']} hosts), release {release}")
+    print(f"== {SHAPES[shape]['name']} over {connection} ({SHAPES[shape]['NODES']} hosts), release {release}")
     print(f"  site.yml fresh deploy:       {deploy.wall:7.1f} s (+{verified:.1f} s until every node Ready and CoreDNS available)")
     print(f"  site.yml no-op re-run:       {noop.wall:7.1f} s ({noop.wall / deploy.wall:.0%} of the deploy)")
     print(f"  changed tasks, deploy:       {deploy.changed_text()}")
@@ -153,14 +158,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--release", default="1-24-9")
     ap.add_argument("--shapes", default="default,ha,wide")
-    ap.add_argument("--connections", default="ssh,podman")
+    ap.add_argument("--connections", default=",".join(CONNECTIONS))
     ap.add_argument("--upgrade-from", help="also time a patch upgrade 1+1 from this release to --release")
     ap.add_argument("--keep", action="store_true", help="leave the last lab up")
     args = ap.parse_args()
     shapes, connections = args.shapes.split(","), args.connections.split(",")
-    unknown = sorted(set(shapes) - set(SHAPES)) + sorted(set(connections) - {"ssh", "podman"})
+    unknown = sorted(set(shapes) - set(SHAPES)) + sorted(set(connections) - set(CONNECTIONS))
     if unknown:
-        sys.exit(f"unknown shape or connection: {', '.join(unknown)} (shapes: {', '.join(SHAPES)}; connections: ssh, podman)")
+        sys.exit(f"unknown shape or connection: {', '.join(unknown)} (shapes: {', '.join(SHAPES)}; "
+                 f"connections: {', '.join(CONNECTIONS)})")
     releases = [args.release] + ([args.upgrade_from] if args.upgrade_from else [])
     for release in releases:  # one mirror tree holds every release built
         mirror_root = Path(sh([sys.executable, "tools/mirror/build_mirror.py", release]).stdout.strip().splitlines()[-1])
@@ -172,7 +178,7 @@ def main() -> int:
         bench_upgrade(args.upgrade_from, args.release, mirror_root, connections[0])
     print("== summary (wall s / controller CPU s)")
     for (connection, shape), r in results.items():
-        print(f"  {connection:6} {SHAPE_NAMES[shape]:7} deploy {r['deploy'].wall:6.1f} / {r['deploy'].cpu:6.1f}"
+        print(f"  {connection:6} {SHAPES[shape]['name']:7} deploy {r['deploy'].wall:6.1f} / {r['deploy'].cpu:6.1f}"
               f"   no-op {r['noop'].wall:6.1f} / {r['noop'].cpu:6.1f}")
     for connection in connections:
         if (connection, "default") in results and (connection, "wide") in results:

@@ -64,7 +64,7 @@ class CallbackModule(CallbackBase):
             address = str(delegated.get("ansible_host") or "")
             local = delegated.get("ansible_connection") == "local" or address in ("localhost", "127.0.0.1")
             target = "localhost" if local else self.by_address.get(address, address)
-        if action in CONTROLLER_ACTIONS or target in ("localhost", "127.0.0.1"):
+        if action in CONTROLLER_ACTIONS or target == "localhost":
             self.controller_tasks[host] += runs
         else:
             self.host_calls[target] += runs
