@@ -67,6 +67,16 @@ def test_the_deployment_stayed_available(probe):
     assert deployment["status"].get("availableReplicas") == 2, deployment["status"]
 
 
+def test_every_node_was_cordoned_before_its_runtime_and_kubelet_changed():
+    """Control planes too: a new containerd (1.x to 2 on the way to 1.36) or kubelet can restart the pods a node runs,
+    and this workload tolerates the control plane taint. The kubelet records a NodeNotSchedulable event when its
+    node is cordoned; nothing else in these scenarios cordons a node."""
+    events = json.loads(kubectl("get events -A --field-selector involvedObject.kind=Node,reason=NodeNotSchedulable "
+                                "-o json").stdout)["items"]
+    cordoned = {event["involvedObject"]["name"] for event in events}
+    assert cordoned == set(NODES), [(e["involvedObject"]["name"], e.get("lastTimestamp")) for e in events]
+
+
 def test_every_component_reports_the_new_version(new_release):
     version = new_release["kubernetes"]["gitTag"]
     for name in GROUPS["control_plane"]:
