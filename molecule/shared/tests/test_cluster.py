@@ -84,6 +84,21 @@ def test_every_node_is_ready():
         assert ready["status"] == "True", (node["metadata"]["name"], ready)
 
 
+def test_every_node_runs_with_the_kernel_parameters_it_keeps_for_boot():
+    """node_prep writes the kernel parameters to one file and applies it: the kernel runs what the file says, and
+    the networking ones Kubernetes needs are there."""
+    for name in NODES:
+        node = host(name)
+        kept = {}
+        for line in node.file("/etc/sysctl.d/90-eksd.conf").content_string.splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                key, value = (part.strip() for part in line.split("=", 1))
+                kept[key] = " ".join(value.split())
+        assert {"net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables"} <= set(kept), (name, kept)
+        live = node.run("sysctl -n " + " ".join(kept)).stdout.splitlines()
+        assert [" ".join(v.split()) for v in live] == list(kept.values()), (name, kept, live)
+
+
 def test_control_planes_are_tainted_and_workers_are_not():
     nodes = {n["metadata"]["name"]: n for n in json.loads(kubectl("get nodes -o json").stdout)["items"]}
     for name, node in nodes.items():
