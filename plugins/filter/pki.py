@@ -12,15 +12,17 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 
 import yaml
 from ansible.errors import AnsibleFilterError
 
 
 def _files(item: dict) -> list[str]:
-    """The PKI directory files one cluster file stands for: a kubeconfig carries a certificate and its key."""
+    """The PKI directory files one cluster file stands for: a kubeconfig, or a PEM file holding both (as haproxy
+    reads a client certificate), carries a certificate and its key."""
     dest = item["dest"]
-    return [dest + ".crt", dest + ".key"] if item.get("kubeconfig") else [dest]
+    return [dest + ".crt", dest + ".key"] if item.get("kubeconfig") or item.get("pem") else [dest]
 
 
 def pki_existing(names, pki_dir):
@@ -53,11 +55,26 @@ def _decode(text: str, what: str) -> str:
         raise AnsibleFilterError(f"pki_adopted_files: {what} is not base64-encoded PEM") from exc
 
 
-def pki_adopted_files(results):
-    """Slurp results (item: {src, dest, kubeconfig}) -> [{dest, content, mode}] to write into pki_dir.
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
 
-    A kubeconfig gives its user's client certificate and key (<dest>.crt, <dest>.key), each ending in a
-    newline like the files the pki role writes. Error messages name the file, never its content.
+
+def _split_pem(text: str, src: str) -> dict[str, str]:
+    """A PEM file holding certificates and one private key -> {'.crt': certificates, '.key': key}."""
+    blocks = [(match.group(1), match.group(0)) for match in _PEM_BLOCK.finditer(text)]
+    certs = [pem for label, pem in blocks if label == "CERTIFICATE"]
+    keys = [pem for label, pem in blocks if label.endswith("PRIVATE KEY")]
+    if not certs or len(keys) != 1:
+        raise AnsibleFilterError(f"pki_adopted_files: {src} must hold a certificate and one private key in PEM; "
+                                 f"found {len(certs)} certificate(s) and {len(keys)} private key(s)")
+    return {".crt": "\n".join(certs) + "\n", ".key": keys[0] + "\n"}
+
+
+def pki_adopted_files(results):
+    """Slurp results (item: {src, dest, kubeconfig, pem}) -> [{dest, content, mode}] to write into pki_dir.
+
+    A kubeconfig gives its user's client certificate and key (<dest>.crt, <dest>.key), a PEM file (pem: true)
+    the certificates and the key it holds; each ends in a newline like the files the pki role writes. Error
+    messages name the file, never its content.
     """
     files = []
     for result in results or []:
@@ -77,6 +94,9 @@ def pki_adopted_files(results):
                 pem = _decode(data, f"{item['src']} client-{'certificate' if ext == '.crt' else 'key'}-data")
                 files.append({"dest": item["dest"] + ext, "content": pem if pem.endswith("\n") else pem + "\n",
                               "mode": "0600" if ext == ".key" else "0644"})
+        elif item.get("pem"):
+            files.extend({"dest": item["dest"] + ext, "content": pem, "mode": "0600" if ext == ".key" else "0644"}
+                         for ext, pem in _split_pem(text, item["src"]).items())
         else:
             files.append({"dest": item["dest"], "content": text, "mode": "0600" if item["dest"].endswith(".key") else "0644"})
     return files

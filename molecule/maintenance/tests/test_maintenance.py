@@ -30,10 +30,10 @@ ETCD_MEMBERS = sorted(GROUPS["etcd"])
 CA_FILES = {"ca.crt", "front-proxy-ca.crt", "etcd/ca.crt"}
 RESTORE_NAMESPACE = "eksd-restore-probe"
 
-# Every host prints "<file> <serial> <notAfter>" for each certificate file it holds and each client
-# certificate embedded in a kubeconfig.
+# Every host prints "<file> <serial> <notAfter>" for each certificate file it holds (the API proxy's
+# health check certificate included) and each client certificate embedded in a kubeconfig.
 DEPLOYED = r"""
-for f in $(find /etc/kubernetes/pki /var/lib/kubelet/pki -name '*.crt' 2>/dev/null | sort); do
+for f in $(find /etc/kubernetes/pki /var/lib/kubelet/pki -name '*.crt' 2>/dev/null | sort) $(ls /etc/haproxy/kube-apiserver-client.pem 2>/dev/null); do
   echo "$f $(openssl x509 -noout -serial -enddate -in "$f" | cut -d= -f2 | tr '\n' ' ')"
 done
 for f in /etc/kubernetes/*.conf; do

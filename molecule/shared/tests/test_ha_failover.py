@@ -1,4 +1,5 @@
-"""With one of three control planes down, the API keeps answering; started again, the node comes back Ready.
+"""With one of three control planes down, the API keeps answering; started again, the node comes back Ready. An
+API server that stops gracefully leaves the API proxies before it stops listening.
 
 Only for labs with at least three control planes (the ha scenario). Runs after every other test
 (conftest.py orders it last), since it takes a control plane down for a while.
@@ -50,15 +51,83 @@ def restart_lab_node(name: str) -> None:
         time.sleep(1)
 
 
+def kubelet_client_on(name: str) -> None:
+    """Put the node's kubelet client certificate and key where KUBELET_PKI points (curl reads no kubeconfig)."""
+    kubelet_user = yaml.safe_load(host(name).file("/etc/kubernetes/kubelet.conf").content_string)["users"][0]["user"]
+    for key in ("client-certificate", "client-key"):
+        subprocess.run(["podman", "exec", "-i", container(name), "sh", "-c", f"umask 077; base64 -d > {CLIENT}.{key}"],
+                       input=kubelet_user[f"{key}-data"], text=True, check=True)
+
+
+def proxy_read_fails(worker) -> str | None:
+    """One request through the worker's API proxy on a new connection (the kubelet reading its Node): None if it
+    answered, else why not."""
+    answer = worker.run(f"curl -sS --max-time 10 {KUBELET_PKI} {API_PROXY}/api/v1/nodes/{WORKERS[0]}")
+    if answer.rc == 0 and json.loads(answer.stdout or "{}").get("kind") == "Node":
+        return None
+    return answer.stderr or answer.stdout[:200]
+
+
+# haproxy's view of the API servers (its read-only runtime socket): server name -> operational state,
+# 2 when it gets connections (0 stopped, 1 starting, 3 stopping).
+PROXY_STATE = ("python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy-api-proxy.sock'); "
+               "s.sendall(b'show servers state kube_apiserver\\n'); print(s.makefile().read())\"")
+
+
+def proxy_states(worker) -> dict[str, int]:
+    out = worker.run(PROXY_STATE)
+    assert out.rc == 0, out.stderr
+    # version line, then "# be_id be_name srv_id srv_name srv_addr srv_op_state ..."
+    return {f[3]: int(f[5]) for f in (line.split() for line in out.stdout.splitlines()) if len(f) > 5 and not f[0].startswith("#")}
+
+
+def test_a_stopping_api_server_leaves_the_proxies_before_it_stops_listening():
+    """A restart with several control planes fails no request: the stopping API server keeps serving for its
+    shutdown delay while /readyz fails, the proxies' health checks take it out, and only then it closes its port;
+    started again, it is taken back in once ready."""
+    victim = CONTROL_PLANES[-1]
+    worker = host(WORKERS[0])
+    kubelet_client_on(WORKERS[0])
+    deadline = time.monotonic() + 60
+    while set(proxy_states(worker).values()) != {2}:
+        assert time.monotonic() < deadline, f"not every API server is up behind {WORKERS[0]}'s proxy: {proxy_states(worker)}"
+        time.sleep(1)
+    failures: list[str] = []
+    events: dict[str, float] = {}
+    start = time.monotonic()
+    assert host(victim).run("systemctl stop --no-block kube-apiserver").rc == 0
+    try:
+        while len(events) < 2 and time.monotonic() - start < 60:
+            if proxy_states(worker)[victim] != 2:
+                events.setdefault("taken out", time.monotonic() - start)
+            if host(victim).run("ss -Hltn 'sport = :6443'").stdout.strip() == "":
+                events.setdefault("stopped listening", time.monotonic() - start)
+            why = proxy_read_fails(worker)
+            if why is not None:
+                failures.append(why)
+        print(f"{victim}: taken out of {WORKERS[0]}'s proxy after {events.get('taken out', -1):.1f} s, stopped listening "
+              f"after {events.get('stopped listening', -1):.1f} s")
+    finally:
+        assert host(victim).run("systemctl start kube-apiserver").rc == 0
+        worker.run(f"rm -f {CLIENT}.client-certificate {CLIENT}.client-key")
+    assert set(events) == {"taken out", "stopped listening"}, events
+    assert events["taken out"] < events["stopped listening"], events
+    deadline = time.monotonic() + 180
+    while proxy_states(worker)[victim] != 2:
+        assert time.monotonic() < deadline, f"{victim} not back behind {WORKERS[0]}'s proxy: {proxy_states(worker)}"
+        why = proxy_read_fails(worker)
+        if why is not None:
+            failures.append(why)
+        time.sleep(0.5)
+    assert failures == [], f"requests through {WORKERS[0]}'s proxy failed while {victim} restarted: {failures}"
+
+
 def test_the_api_answers_with_a_control_plane_down_and_the_node_comes_back():
     victim, witness = CONTROL_PLANES[0], CONTROL_PLANES[1]
     worker = host(WORKERS[0])
     other_cp = host(witness)
     assert other_cp.run(f"{KUBECTL} get node {victim}").rc == 0
-    kubelet_user = yaml.safe_load(worker.file("/etc/kubernetes/kubelet.conf").content_string)["users"][0]["user"]
-    for key in ("client-certificate", "client-key"):
-        subprocess.run(["podman", "exec", "-i", container(WORKERS[0]), "sh", "-c", f"base64 -d > {CLIENT}.{key}"],
-                       input=kubelet_user[f"{key}-data"], text=True, check=True)
+    kubelet_client_on(WORKERS[0])
     before = worker.run(f"curl -sS --max-time 10 {KUBELET_PKI} {API_PROXY}/api/v1/nodes/{WORKERS[0]}")
     assert before.rc == 0 and json.loads(before.stdout).get("kind") == "Node", before.stdout + before.stderr
 
@@ -70,9 +139,9 @@ def test_the_api_answers_with_a_control_plane_down_and_the_node_comes_back():
         start = time.monotonic()
         while answers < ROUNDS or time.monotonic() - start < OUTAGE_SECONDS:
             # the worker's local API proxy, with the kubelet's own identity (reads its Node object from etcd)
-            through_proxy = worker.run(f"curl -sS --max-time 10 {KUBELET_PKI} {API_PROXY}/api/v1/nodes/{WORKERS[0]}")
-            if through_proxy.rc != 0 or json.loads(through_proxy.stdout or "{}").get("kind") != "Node":
-                failures.append(f"{WORKERS[0]} via {API_PROXY}: {through_proxy.stderr or through_proxy.stdout[:200]}")
+            why = proxy_read_fails(worker)
+            if why is not None:
+                failures.append(f"{WORKERS[0]} via {API_PROXY}: {why}")
             # kubectl on another control plane: a read and a write
             nodes = other_cp.run(f"{KUBECTL} get nodes -o name --request-timeout=10s")
             if nodes.rc != 0 or f"node/{victim}" not in nodes.stdout:

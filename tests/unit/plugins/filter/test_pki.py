@@ -39,9 +39,11 @@ def test_adoptable_keeps_what_the_controller_lacks(pki):
              {"src": "/etc/kubernetes/pki/ca.key", "dest": "ca.key"},
              {"src": "/etc/kubernetes/pki/sa.key", "dest": "sa.key"},
              {"src": "/etc/kubernetes/admin.conf", "dest": "admin", "kubeconfig": True},
-             {"src": "/etc/kubernetes/scheduler.conf", "dest": "kube-scheduler", "kubeconfig": True}]
+             {"src": "/etc/kubernetes/scheduler.conf", "dest": "kube-scheduler", "kubeconfig": True},
+             {"src": "/etc/haproxy/kube-apiserver-client.pem", "dest": "ca", "pem": True},
+             {"src": "/etc/haproxy/kube-apiserver-client.pem", "dest": "api-proxy", "pem": True}]
     # admin.crt is there but admin.key is not: the kubeconfig still stands for a missing file
-    assert [i["dest"] for i in F["pki_adoptable"](iter(items), pki)] == ["sa.key", "admin", "kube-scheduler"]
+    assert [i["dest"] for i in F["pki_adoptable"](iter(items), pki)] == ["sa.key", "admin", "kube-scheduler", "api-proxy"]
 
 
 def test_adoptable_refuses_other_input(pki):
@@ -64,6 +66,24 @@ def test_adopted_files_plain_and_kubeconfig():
         {"dest": "admin.crt", "content": CERT, "mode": "0644"},
         {"dest": "admin.key", "content": KEY, "mode": "0600"},
     ]
+
+
+def test_adopted_files_split_a_pem_file_into_certificate_and_key():
+    results = [{"item": {"src": "/etc/haproxy/kube-apiserver-client.pem", "dest": "api-proxy", "pem": True},
+                "content": b64(CERT + KEY)}]
+    assert F["pki_adopted_files"](results) == [
+        {"dest": "api-proxy.crt", "content": CERT, "mode": "0644"},
+        {"dest": "api-proxy.key", "content": KEY, "mode": "0600"},
+    ]
+
+
+@pytest.mark.parametrize("content", [CERT, KEY, CERT + KEY + KEY])
+def test_adopted_files_refuse_a_pem_file_without_one_certificate_and_key(content):
+    results = [{"item": {"src": "/etc/haproxy/kube-apiserver-client.pem", "dest": "api-proxy", "pem": True},
+                "content": b64(content)}]
+    with pytest.raises(AnsibleFilterError, match="kube-apiserver-client.pem must hold a certificate and one private key") as err:
+        F["pki_adopted_files"](results)
+    assert "MII" not in str(err.value)
 
 
 @pytest.mark.parametrize("content", [b64("apiVersion: v1\nusers: []\n"), b64("- a list"), "not base64!"])
