@@ -88,38 +88,41 @@ def test_a_stopping_api_server_leaves_the_proxies_before_it_stops_listening():
     victim = CONTROL_PLANES[-1]
     worker = host(WORKERS[0])
     kubelet_client_on(WORKERS[0])
-    deadline = time.monotonic() + 60
-    while set(proxy_states(worker).values()) != {2}:
-        assert time.monotonic() < deadline, f"not every API server is up behind {WORKERS[0]}'s proxy: {proxy_states(worker)}"
-        time.sleep(1)
-    failures: list[str] = []
-    events: dict[str, float] = {}
-    start = time.monotonic()
-    assert host(victim).run("systemctl stop --no-block kube-apiserver").rc == 0
     try:
-        while len(events) < 2 and time.monotonic() - start < 60:
-            if proxy_states(worker)[victim] != 2:
-                events.setdefault("taken out", time.monotonic() - start)
-            if host(victim).run("ss -Hltn 'sport = :6443'").stdout.strip() == "":
-                events.setdefault("stopped listening", time.monotonic() - start)
+        deadline = time.monotonic() + 60
+        while set(proxy_states(worker).values()) != {2}:
+            assert time.monotonic() < deadline, f"not every API server is up behind {WORKERS[0]}'s proxy: {proxy_states(worker)}"
+            time.sleep(1)
+        failures: list[str] = []
+        events: dict[str, float] = {}
+        start = time.monotonic()
+        assert host(victim).run("systemctl stop --no-block kube-apiserver").rc == 0
+        try:
+            while len(events) < 2 and time.monotonic() - start < 60:
+                if proxy_states(worker)[victim] != 2:
+                    events.setdefault("taken out", time.monotonic() - start)
+                if host(victim).run("ss -Hltn 'sport = :6443'").stdout.strip() == "":
+                    events.setdefault("stopped listening", time.monotonic() - start)
+                why = proxy_read_fails(worker)
+                if why is not None:
+                    failures.append(why)
+            print(f"{victim}: taken out of {WORKERS[0]}'s proxy after {events.get('taken out', -1):.1f} s, stopped "
+                  f"listening after {events.get('stopped listening', -1):.1f} s")
+        finally:
+            assert host(victim).run("systemctl start kube-apiserver").rc == 0
+        assert set(events) == {"taken out", "stopped listening"}, events
+        assert events["taken out"] < events["stopped listening"], events
+        deadline = time.monotonic() + 180
+        while proxy_states(worker)[victim] != 2:
+            assert time.monotonic() < deadline, f"{victim} not back behind {WORKERS[0]}'s proxy: {proxy_states(worker)}"
             why = proxy_read_fails(worker)
             if why is not None:
                 failures.append(why)
-        print(f"{victim}: taken out of {WORKERS[0]}'s proxy after {events.get('taken out', -1):.1f} s, stopped listening "
-              f"after {events.get('stopped listening', -1):.1f} s")
+            time.sleep(0.5)
+        print(f"{victim}: back behind the proxy {time.monotonic() - start:.1f} s after the stop")
+        assert failures == [], f"requests through {WORKERS[0]}'s proxy failed while {victim} restarted: {failures}"
     finally:
-        assert host(victim).run("systemctl start kube-apiserver").rc == 0
         worker.run(f"rm -f {CLIENT}.client-certificate {CLIENT}.client-key")
-    assert set(events) == {"taken out", "stopped listening"}, events
-    assert events["taken out"] < events["stopped listening"], events
-    deadline = time.monotonic() + 180
-    while proxy_states(worker)[victim] != 2:
-        assert time.monotonic() < deadline, f"{victim} not back behind {WORKERS[0]}'s proxy: {proxy_states(worker)}"
-        why = proxy_read_fails(worker)
-        if why is not None:
-            failures.append(why)
-        time.sleep(0.5)
-    assert failures == [], f"requests through {WORKERS[0]}'s proxy failed while {victim} restarted: {failures}"
 
 
 def test_the_api_answers_with_a_control_plane_down_and_the_node_comes_back():
