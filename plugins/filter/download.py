@@ -8,11 +8,17 @@ archive with unarchive, one module run per artifact each, even when the cache al
 These filters read the cache in this process and return only the entries those modules could change:
 an artifact whose file is missing or whose sha512 is not the manifest's, and an archive whose tree
 was not (completely) unpacked from that very file. The modules then run on those alone, as before.
+download_install_groups finds each file a host needs in its unpacked archive (archives differ in
+layout: etcd's binaries sit under etcd-<version>-linux-<arch>/) and groups the files by the handlers
+they notify, for one eksd.distro.file_bundle call per group.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import posixpath
 
 from ansible.errors import AnsibleFilterError
 
@@ -68,6 +74,45 @@ def download_unpack_due(items):
     return due
 
 
+def _regular_files(root: str) -> list[str]:
+    """Every regular file under root (symbolic links left out), sorted, so the first match is always the same."""
+    found = []
+    for directory, _dirs, files in os.walk(root):
+        found.extend(path for path in (os.path.join(directory, name) for name in files)
+                     if os.path.isfile(path) and not os.path.islink(path))
+    return sorted(found)
+
+
+def download_install_groups(plan, default_notify=None):
+    """The plan's files to install, grouped by the handler topics they notify:
+    [{notify, directories: [{path, mode}], files: [{path, src, mode}]}]; directories are root's, 0755.
+
+    A file of an archive ({src} relative to anywhere in the tree, matched at a path boundary) is looked up in
+    the entry's unpacked tree; one that is not there is an error naming it, the archive and what the tree holds.
+    """
+    groups: dict[str, tuple] = {}
+    for item in _entries(plan, ("artifact", "file", "files", "archive"), "download_install_groups"):
+        tree = _regular_files(item["extract_dir"]) if item["archive"] else []
+        notify = item.get("notify", default_notify if default_notify is not None else [])
+        files = groups.setdefault(json.dumps(notify, sort_keys=True), (notify, []))[1]
+        for wanted in item["files"]:
+            src = item["file"]
+            if item["archive"]:
+                matches = [path for path in tree if path.endswith("/" + wanted["src"])]
+                if not matches:
+                    held = ", ".join(os.path.relpath(path, item["extract_dir"]) for path in tree) or "nothing"
+                    raise AnsibleFilterError(f"{wanted['src']} is not in {posixpath.basename(item['artifact']['url'])} "
+                                             f"(unpacked in {item['extract_dir']}, which holds: {held})")
+                src = matches[0]
+            files.append({"path": wanted["dest"], "src": src, "mode": wanted.get("mode", "0755")})
+    result = []
+    for notify, files in groups.values():
+        directories = list(dict.fromkeys(posixpath.dirname(f["path"]) for f in files))
+        result.append({"notify": notify, "directories": [{"path": d, "mode": "0755"} for d in directories], "files": files})
+    return result
+
+
 class FilterModule:
     def filters(self):
-        return {"download_unverified": download_unverified, "download_unpack_due": download_unpack_due}
+        return {"download_unverified": download_unverified, "download_unpack_due": download_unpack_due,
+                "download_install_groups": download_install_groups}

@@ -51,3 +51,43 @@ def test_unpack_due_until_the_stamp_names_the_archive(tmp_path):
     assert F["download_unpack_due"]([archive]) == [archive]  # unpacked from another file
     (tmp_path / "cni.tgz.stamp").write_text(archive["artifact"]["sha512"] + "\n")
     assert F["download_unpack_due"]([archive, binary]) == []
+
+
+def test_install_groups_find_archive_files_by_name_and_group_them_by_topic(tmp_path):
+    tree = tmp_path / "etcd" / "content"
+    (tree / "etcd-v3.5.9-linux-amd64").mkdir(parents=True)
+    for name in ("etcd", "etcdctl", "README.md"):
+        (tree / "etcd-v3.5.9-linux-amd64" / name).write_text(name)
+    (tree / "etcd-v3.5.9-linux-amd64" / "etcd-link").symlink_to("etcd")
+    etcd = {"artifact": {"url": "http://mirror/etcd-v3.5.9-linux-amd64.tar.gz"}, "file": str(tmp_path / "etcd.tgz"),
+            "archive": True, "extract_dir": str(tree), "notify": ["etcd restart"],
+            "files": [{"src": "etcd", "dest": "/usr/local/bin/etcd"}, {"src": "etcdctl", "dest": "/usr/local/bin/etcdctl"}]}
+    kubelet = {"artifact": {"url": "http://mirror/kubelet"}, "file": str(tmp_path / "kubelet"), "archive": False,
+               "files": [{"src": "kubelet", "dest": "/usr/local/bin/kubelet", "mode": "0750"}]}
+    kubectl = {"artifact": {"url": "http://mirror/kubectl"}, "file": str(tmp_path / "kubectl"), "archive": False,
+               "files": [{"src": "kubectl", "dest": "/opt/bin/kubectl"}]}
+    groups = F["download_install_groups"]([etcd, kubelet, kubectl], ["kubelet restart"])
+    bin_dir = [{"path": "/usr/local/bin", "mode": "0755"}]
+    assert groups == [
+        {"notify": ["etcd restart"], "directories": bin_dir, "files": [
+            {"path": "/usr/local/bin/etcd", "src": str(tree / "etcd-v3.5.9-linux-amd64" / "etcd"), "mode": "0755"},
+            {"path": "/usr/local/bin/etcdctl", "src": str(tree / "etcd-v3.5.9-linux-amd64" / "etcdctl"), "mode": "0755"}]},
+        {"notify": ["kubelet restart"], "directories": bin_dir + [{"path": "/opt/bin", "mode": "0755"}], "files": [
+            {"path": "/usr/local/bin/kubelet", "src": str(tmp_path / "kubelet"), "mode": "0750"},
+            {"path": "/opt/bin/kubectl", "src": str(tmp_path / "kubectl"), "mode": "0755"}]},
+    ]
+
+
+def test_install_groups_name_a_file_the_archive_lacks_and_what_it_holds(tmp_path):
+    tree = tmp_path / "content"
+    (tree / "bin").mkdir(parents=True)
+    (tree / "bin" / "bridge").write_text("x")
+    (tree / "bin" / "xbridge").write_text("x")
+    cni = {"artifact": {"url": "http://mirror/cni-plugins-linux-amd64-v1.3.0.tar.gz"}, "file": str(tmp_path / "cni.tgz"),
+           "archive": True, "extract_dir": str(tree), "files": [{"src": "loopback", "dest": "/opt/cni/bin/loopback"}]}
+    with pytest.raises(AnsibleFilterError, match=r"loopback is not in cni-plugins-linux-amd64-v1.3.0.tar.gz "
+                                                 r"\(unpacked in .*, which holds: bin/bridge, bin/xbridge\)"):
+        F["download_install_groups"]([cni])
+    # "bridge" matches bin/bridge at a path boundary, never bin/xbridge
+    cni["files"] = [{"src": "bridge", "dest": "/opt/cni/bin/bridge"}]
+    assert F["download_install_groups"]([cni])[0]["files"][0]["src"] == str(tree / "bin" / "bridge")
