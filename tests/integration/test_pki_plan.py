@@ -97,5 +97,6 @@ def test_certificate_modules_run_only_for_what_is_due(tmp_path: Path):
 
     renewal = run_pki(tmp_path, "-e", '{"pki_apiserver_extra_sans": ["DNS:api.example.test"], "pki_renew_within_days": 100000}')
     signed = cert_items(renewal)["Sign the certificates"]
-    assert len(signed["cp1"]) == 12 and len(signed["w1"]) == 2, signed
+    # every certificate: the 8 the cluster shares (api-proxy included) and cp1's 5; w1's 2
+    assert len(signed["cp1"]) == 13 and len(signed["w1"]) == 2, signed
     assert changed(renewal)["w1"] > 0
