@@ -24,13 +24,14 @@ Output, cached by Kubernetes version:
     $EKSD_CACHE/conformance/<k8s version>/images/images.json      what each is, how built, digest, notes
     $EKSD_CACHE/conformance/<k8s version>/images/repo-list-<registry>.yaml   KUBE_TEST_REPO_LIST
 
-Usage: build_images.py RELEASE [--registry HOST:PORT] [--force]
+Usage: build_images.py RELEASE [--registry HOST:PORT [--name REGISTRY[/PATH]]] [--force]
 The last line printed is the KUBE_TEST_REPO_LIST file (with --registry) or the images directory.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -121,6 +122,14 @@ def repo_list(defaults: dict[str, str], registry: str) -> dict[str, str]:
             path = default.split("/", 1)[1] if "/" in default else ""
             out[key] = f"{registry}/{path}" if path else registry
     return out
+
+
+def pushed_repo(name: str, repo: str) -> str:
+    """The repository in the registry pushed to of the image the suite names `name`/`repo`: `name`'s own path, if
+    any, comes first (public.ecr.aws/eks-distro/conformance, e2e-test-images/agnhost ->
+    eks-distro/conformance/e2e-test-images/agnhost)."""
+    prefix = name.split("/", 1)[1].strip("/") if "/" in name else ""
+    return f"{prefix}/{repo}" if prefix else repo
 
 
 def split_image(image: str) -> tuple[str, str, str]:
@@ -416,6 +425,11 @@ class ImageBuilder:
 
     def build_all(self) -> dict:
         started = time.monotonic()
+        # one builder at a time (make test's prebuild may still be building what a scenario's verify asks for): the
+        # second waits, then finds the first one's images in the index
+        lock = open(self.out / ".lock", "w")  # noqa: SIM115  (released with the process or the builder)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        self.index = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
         for const, image in wanted(self.record).items():
             cached = self.index.get(const)
             if (cached and not self.force and (self.out / cached["layout"]).exists() and cached["upstream"] == image
@@ -428,6 +442,7 @@ class ImageBuilder:
         missing = sorted(set(self.record.get("conformance_package_images", {})) - set(self.index))
         log(f"{len(self.index)} images ready in {self.out} ({time.monotonic() - started:.0f}s); "
             f"not built: {', '.join(missing)}")
+        lock.close()
         return self.index
 
     def save(self) -> None:
@@ -435,17 +450,22 @@ class ImageBuilder:
         tmp.write_text(json.dumps(self.index, indent=1) + "\n")
         os.replace(tmp, self.index_path)
 
-    def push(self, registry: str) -> Path:
+    def push(self, registry: str, name: str | None = None) -> Path:
+        """Push every image to `registry` (HOST:PORT, plain HTTP) and write the KUBE_TEST_REPO_LIST file. The suite
+        names the images `name` (default: the registry itself); a `name` with a path of its own (a registry the
+        nodes already mirror to `registry`, say public.ecr.aws/eks-distro/conformance) puts the images under that
+        path in `registry`, so the nodes pull them through their mirror with no registry setting of their own."""
+        name = name or registry
         for const, entry in sorted(self.index.items()):
             _, repo, tag = split_image(entry["upstream"])
             img = oci.read_layout(str(self.out / entry["layout"]), tag)
-            digest = img.push(registry, repo, tag)
-            entry.setdefault("pushed", {})[registry] = f"{registry}/{repo}:{tag}@{digest}"
-            log(f"{const}: pushed {registry}/{repo}:{tag} {digest}")
+            digest = img.push(registry, pushed_repo(name, repo), tag)
+            entry.setdefault("pushed", {})[name] = f"{name}/{repo}:{tag}@{digest}"
+            log(f"{const}: pushed {registry}/{pushed_repo(name, repo)}:{tag} {digest} (the suite's name {name}/{repo})")
         self.save()
         defaults = registry_defaults((self.moddir / "test/utils/image/manifest.go").read_text())
-        dest = self.out / f"repo-list-{registry.replace(':', '_')}.yaml"
-        dest.write_text(yaml.safe_dump(repo_list(defaults, registry), sort_keys=True))
+        dest = self.out / f"repo-list-{re.sub(r'[:/]', '_', name)}.yaml"
+        dest.write_text(yaml.safe_dump(repo_list(defaults, name), sort_keys=True))
         return dest
 
 
@@ -487,12 +507,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("release")
     ap.add_argument("--registry", help="HOST:PORT to push to (plain HTTP); writes the KUBE_TEST_REPO_LIST file")
+    ap.add_argument("--name", help="the registry (and path) the suite names the images by, when the nodes reach "
+                    "--registry under another name (a mirror); default: --registry itself")
     ap.add_argument("--force", action="store_true", help="rebuild the images even if cached")
     args = ap.parse_args()
     b = ImageBuilder(args.release, args.force)
     b.build_all()
     if args.registry:
-        print(b.push(args.registry))
+        print(b.push(args.registry, args.name))
     else:
         print(b.out)
     return 0

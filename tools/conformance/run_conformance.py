@@ -311,54 +311,73 @@ def main() -> int:
 
 
 def conformance(args) -> int:
+    started = time.monotonic()
+    # A lab brought up here has two workers: the suite needs two schedulable nodes (DaemonSet rollback, "at least two
+    # untainted nodes"), and a control plane is tainted NoSchedule on every cluster this collection builds.
+    os.environ.setdefault("NODES", "3")
+    version = e2e_version(args.release)
+    kubeconfig, env = ensure_lab(args.release, version, not args.no_lab)
+    code, _, _ = run_suite(args.release, kubeconfig, env["EKSD_IMAGE_MIRROR"], focus=args.focus, skip=args.skip,
+                           procs=args.procs, run_excluded=args.run_excluded, exclusions=args.exclusions,
+                           started=started)
+    return code
+
+
+def e2e_version(release: str) -> str:
+    """The Kubernetes version e2e.test is built at for the release (built first when missing)."""
+    sys.path.insert(0, str(HERE))
+    import build_e2e as be  # noqa: E402
+
+    return json.loads((be.build(release) / be.RECORD).read_text())["kubernetes"]["built"]
+
+
+def run_suite(release: str, kubeconfig: Path, registry: str, *, image_name: str | None = None,
+              focus: str | None = None, skip: str | None = None, procs: int = 3, run_excluded: bool = False,
+              exclusions: Path = EXCLUSIONS, started: float | None = None) -> tuple[int, Path, dict]:
+    """Run the conformance tests of `release` (less FOCUS/SKIP and the exclusions) against the cluster of
+    `kubeconfig`, with the test images pushed to `registry` and named `image_name` (build_images.push): the
+    parallel ones, then the [Serial] ones. Returns (exit status as main's, results directory, summary)."""
     sys.path.insert(0, str(HERE))
     import build_e2e as be  # noqa: E402
     import build_images as bi  # noqa: E402
 
-    started = time.monotonic()
-    e2e_dir = be.build(args.release)
+    started = time.monotonic() if started is None else started
+    e2e_dir = be.build(release)
     record = json.loads((e2e_dir / be.RECORD).read_text())
     version = record["kubernetes"]["built"]
     v2 = record["ginkgo"]["module"].endswith("/v2")
-    excluded = load_exclusions(yaml.safe_load(args.exclusions.read_text()), version)
-
-    # A lab brought up here has two workers: the suite needs two schedulable nodes (DaemonSet rollback, "at least two
-    # untainted nodes"), and a control plane is tainted NoSchedule on every cluster this collection builds.
-    os.environ.setdefault("NODES", "3")
-    kubeconfig, env = ensure_lab(args.release, version, not args.no_lab)
-    registry = env["EKSD_IMAGE_MIRROR"]
-    images = bi.ImageBuilder(args.release)
+    excluded = load_exclusions(yaml.safe_load(exclusions.read_text()), version)
+    images = bi.ImageBuilder(release)
     images.build_all()
-    repo_list = images.push(registry)
+    repo_list = images.push(registry, image_name)
     conformance_yaml = yaml.safe_load((images.moddir / "test/conformance/testdata/conformance.yaml").read_text())
-    parallel, serial, left_out = select([c["codename"] for c in conformance_yaml], args.focus, args.skip,
-                                        excluded, args.run_excluded)
+    parallel, serial, left_out = select([c["codename"] for c in conformance_yaml], focus, skip, excluded, run_excluded)
     if not parallel and not serial:
         raise RunError("no conformance test matches FOCUS/SKIP")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = cache() / "conformance" / "results" / args.release / stamp
+    out = cache() / "conformance" / "results" / release / stamp
     out.mkdir(parents=True)
     log(f"{len(parallel)} parallel + {len(serial)} serial tests ({len(left_out)} excluded), results in {out}")
 
     # the sig-cli tests run kubectl: the release's own (a kubectl on PATH may be any version)
-    kubectl = kubectl_path(args.release)
+    kubectl = kubectl_path(release)
     if kubectl is None:
-        raise RunError(f"no kubectl of {args.release} in the mirror ({cache() / 'mirror'})")
+        raise RunError(f"no kubectl of {release} in the mirror ({cache() / 'mirror'})")
     env_run = {**os.environ, "KUBE_TEST_REPO_LIST": str(repo_list)}
     phases, results = {}, {}
-    for name, tests, procs in (("parallel", parallel, max(1, args.procs)), ("serial", serial, 1)):
+    for name, tests, phase_procs in (("parallel", parallel, max(1, procs)), ("serial", serial, 1)):
         if not tests:
             continue
         report = out / name
         report.mkdir()
         e2e_args = [f"--kubeconfig={kubeconfig}", "--provider=skeleton", f"--report-dir={report}",
-                     f"--kubectl-path={kubectl}",
+                    f"--kubectl-path={kubectl}",
                     "--disable-log-dump",
                     "--non-blocking-taints=node-role.kubernetes.io/control-plane,node-role.kubernetes.io/master"]
         cmd = ginkgo_command(e2e_dir / "ginkgo", e2e_dir / "e2e.test", v2, names_regex(tests),
-                             min(procs, len(tests)), e2e_args)
+                             min(phase_procs, len(tests)), e2e_args)
         t0 = time.monotonic()
-        log(f"phase {name}: {len(tests)} tests, {min(procs, len(tests))} procs; log {report / 'ginkgo.log'}")
+        log(f"phase {name}: {len(tests)} tests, {min(phase_procs, len(tests))} procs; log {report / 'ginkgo.log'}")
         with open(report / "ginkgo.log", "w") as logf:
             code = subprocess.run(["nice", "-n", "10", *cmd], stdout=logf, stderr=subprocess.STDOUT, env=env_run,
                                   cwd=report).returncode
@@ -367,23 +386,23 @@ def conformance(args) -> int:
             raise RunError(f"phase {name}: ginkgo exited {code} and wrote no JUnit file; see {report / 'ginkgo.log'}")
         part = merge_results(*(parse_junit(f.read_text()) for f in files))
         results = merge_results(results, part)
-        phases[name] = {"tests": len(tests), "procs": min(procs, len(tests)), "seconds": time.monotonic() - t0,
+        phases[name] = {"tests": len(tests), "procs": min(phase_procs, len(tests)), "seconds": time.monotonic() - t0,
                         "ginkgo_exit": code, "junit": [str(f) for f in files]}
         log(f"phase {name}: {phases[name]['seconds']:.0f}s, ginkgo exit {code}")
 
     wanted = parallel + serial
     verdict = gate(results, wanted, excluded)
-    summary = {"release": args.release, "kubernetes": version, "registry": registry, "focus": args.focus,
-               "skip": args.skip, "started": stamp, "wall_seconds": round(time.monotonic() - started),
+    summary = {"release": release, "kubernetes": version, "registry": registry, "image_name": image_name or registry,
+               "focus": focus, "skip": skip, "started": stamp, "wall_seconds": round(time.monotonic() - started),
                "phases": phases, **verdict, "excluded_not_run": {n: excluded[n] for n in left_out},
                "results": {n: results[n] for n in wanted if n in results}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    text = summary_text(args.release, version, verdict, phases, {n: excluded[n] for n in left_out})
+    text = summary_text(release, version, verdict, phases, {n: excluded[n] for n in left_out})
     text += f"wall time {summary['wall_seconds']}s (lab, images and tests)\n"
     (out / "summary.txt").write_text(text)
     sys.stdout.write(text)
-    print(out)
-    return 0 if verdict["ok"] else 1
+    print(out, flush=True)
+    return (0 if verdict["ok"] else 1), out, summary
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ a scenario spends most of its verify time waiting on the cluster, so the next sc
 scenario's create still runs build_mirror.py for its releases, which waits on the builder's lock and then finds
 them current. A failed build here is reported again, where it matters, by that create step.
 
-    prebuild.py SCENARIO...        build (or find current) every release those scenarios use
+A scenario that runs Kubernetes' conformance tests (EKSD_TEST_CONFORMANCE in its molecule.yml) needs e2e.test and the
+test images of its release too: they are built last, after every mirror (tools/conformance/build_images.py, cached
+by Kubernetes version like a manual `make conformance-images`).
+
+    prebuild.py SCENARIO...        build (or find current) every release those scenarios use, then their
+                                   conformance tests and images
     prebuild.py --list SCENARIO... print the releases, one per line, in build order
 """
 from __future__ import annotations
@@ -25,6 +30,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 # what a scenario's molecule.yml (or the shared config) sets: the release it brings up, then the one it upgrades to
 RELEASE_VARS = ("EKSD_TEST_RELEASE", "EKSD_UPGRADE_RELEASE")
+# what a scenario sets when its verify runs conformance tests against the release it brings up
+CONFORMANCE_VAR = "EKSD_TEST_CONFORMANCE"
 
 
 def _env(path: Path) -> dict:
@@ -32,14 +39,29 @@ def _env(path: Path) -> dict:
     return (doc.get("ansible") or {}).get("env") or {}
 
 
-def scenario_releases(scenario: str, repo: Path = REPO) -> list[str]:
-    """The releases `scenario` brings up and upgrades to, from its molecule.yml over the shared config."""
+def scenario_env(scenario: str, repo: Path = REPO) -> dict:
+    """`scenario`'s environment: its molecule.yml over the shared config."""
     own = repo / "molecule" / scenario / "molecule.yml"
     if not own.is_file():
         known = sorted(p.parent.name for p in (repo / "molecule").glob("*/molecule.yml"))
         raise SystemExit(f"prebuild: no Molecule scenario {scenario!r} (expected one of {', '.join(known)})")
-    env = {**_env(repo / ".config" / "molecule" / "config.yml"), **_env(own)}
+    return {**_env(repo / ".config" / "molecule" / "config.yml"), **_env(own)}
+
+
+def scenario_releases(scenario: str, repo: Path = REPO) -> list[str]:
+    """The releases `scenario` brings up and upgrades to."""
+    env = scenario_env(scenario, repo)
     return [str(env[var]) for var in RELEASE_VARS if env.get(var)]
+
+
+def conformance_releases(scenarios: list[str], repo: Path = REPO) -> list[str]:
+    """The releases whose conformance tests `scenarios` run (the one each brings up), once, in order."""
+    order: list[str] = []
+    for scenario in scenarios:
+        env = scenario_env(scenario, repo)
+        if env.get(CONFORMANCE_VAR) and env.get("EKSD_TEST_RELEASE") and env["EKSD_TEST_RELEASE"] not in order:
+            order.append(str(env["EKSD_TEST_RELEASE"]))
+    return order
 
 
 def build_order(scenarios: list[str], repo: Path = REPO) -> list[str]:
@@ -60,14 +82,17 @@ def main() -> int:
         print("\n".join(releases))
         return 0
     os.nice(19)  # inherited by the Go compiler: the running cluster keeps the CPU it asks for
+    steps = [(release, HERE / "build_mirror.py") for release in releases]
+    steps += [(release, REPO / "tools" / "conformance" / "build_images.py")
+              for release in conformance_releases(args.scenarios)]
     failed = []
-    for release in releases:
+    for release, script in steps:
         started = time.monotonic()
-        rc = subprocess.run([sys.executable, str(HERE / "build_mirror.py"), release], check=False).returncode
-        print(f"prebuild: {release}: {'ready' if rc == 0 else f'build_mirror.py exit {rc}'} "
+        rc = subprocess.run([sys.executable, str(script), release], check=False).returncode
+        print(f"prebuild: {release}: {script.name} {'ready' if rc == 0 else f'exit {rc}'} "
               f"after {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
         if rc:
-            failed.append(release)
+            failed.append(f"{script.name} {release}")
     return 1 if failed else 0
 
 

@@ -95,6 +95,16 @@ def test_split_image_and_the_pushed_name_matches_the_repo_list():
     assert f"{reg}/agnhost:{tag}" == f"r:5/{repo}:{tag}"
 
 
+def test_images_pushed_under_a_mirrored_name_keep_its_path():
+    name = "public.ecr.aws/eks-distro/conformance"
+    assert build_images.pushed_repo(name, "e2e-test-images/agnhost") == "eks-distro/conformance/e2e-test-images/agnhost"
+    assert build_images.pushed_repo("10.89.74.1:5474", "pause") == "pause"
+    # what e2e.test asks for with the repo list == the suite's name of where push puts it
+    reg = build_images.repo_list({"promoterE2eRegistry": "registry.k8s.io/e2e-test-images"}, name)["promoterE2eRegistry"]
+    assert reg == "public.ecr.aws/eks-distro/conformance/e2e-test-images"
+    assert reg.split("/", 1)[1] + "/agnhost" == build_images.pushed_repo(name, "e2e-test-images/agnhost")
+
+
 def test_busybox_links():
     out = "bin/busybox\nusr/bin/[\nbin/sh\nusr/sbin/httpd\n\n"
     assert build_images.busybox_links(out) == ["/bin/sh", "/usr/bin/[", "/usr/sbin/httpd"]

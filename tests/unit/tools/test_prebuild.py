@@ -47,3 +47,15 @@ def test_an_unknown_scenario_is_named_with_the_known_ones(repo):
 def test_the_repository_scenarios_of_make_test_are_read():
     releases = prebuild.build_order(["default", "upgrade_minor", "ha"])
     assert releases[0] == "1-24-9" and "1-36-7" in releases
+
+
+def test_conformance_builds_come_for_the_scenarios_that_run_the_tests_only(repo):
+    write_env(repo / "molecule/ha/molecule.yml", {"EKSD_TEST_RELEASE": "1-36-7", "EKSD_TEST_CONFORMANCE": "sig-network"})
+    write_env(repo / "molecule/current/molecule.yml", {"EKSD_TEST_RELEASE": "1-36-7", "EKSD_TEST_CONFORMANCE": "sig-node"})
+    assert prebuild.conformance_releases(["default", "upgrade_minor", "ha", "current"], repo) == ["1-36-7"]
+    assert prebuild.conformance_releases(["default", "upgrade_minor"], repo) == []
+
+
+def test_make_test_builds_the_conformance_tests_of_the_ha_scenario():
+    assert prebuild.conformance_releases(["default", "upgrade_minor", "ha"]) == \
+        prebuild.scenario_releases("ha")[:1]
