@@ -61,9 +61,10 @@ test-faults-cluster: venv
 # The cluster scenarios on the lab (molecule/) in `make test`, three clusters for CI's 90 minutes: default (1+1,
 # 1-24-9, the installed collection; the maintenance tests (certificates, etcd restore, key rotation) on the same
 # cluster, then the shared tests on what they leave), upgrade_minor (1+1, site.yml 1-35-13 then upgrade.yml to 1-36-7) and ha (3+1, 1-36-7 with
-# metrics-server, a control plane down while the API keeps answering). `make test-ha` runs ha alone, with the
-# OIDC and check-mode tests.
-# tools/mirror/prebuild.py builds the later scenarios' mirrors in the background (nice 19) while the first runs;
+# metrics-server, a control plane down while the API keeps answering, Kubernetes' sig-network [Conformance] tests).
+# `make test-ha` runs ha alone, with the OIDC and check-mode tests.
+# tools/mirror/prebuild.py builds the later scenarios' mirrors, then ha's conformance tests and images, in the
+# background (nice 19) while the first runs;
 # its log is $(EKSD_CACHE)/mirror-prebuild.log, and it is stopped with the scenarios.
 MOLECULE_SCENARIOS ?= default upgrade_minor ha
 test-molecule: venv
