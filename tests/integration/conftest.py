@@ -61,11 +61,12 @@ def read_lab_env() -> dict:
     return {k: v for k, v in pairs}
 
 
-def lab_up(mirror_root: Path, fresh: bool = False) -> None:
-    """Two lab hosts, the mirror's HTTP server and the registry; with fresh, new hosts with nothing installed."""
+def lab_up(mirror_root: Path, fresh: bool = False) -> str:
+    """Two lab hosts, the mirror's HTTP server and the registry; with fresh, new hosts with nothing installed.
+    Returns lab-up's output."""
     if fresh:
         run(["bash", str(REPO / "tools/lab/lab-down.sh")])
-    run(["bash", str(REPO / "tools/lab/lab-up.sh"), "2"], env=dict(os.environ, MIRROR_DIR=str(mirror_root)))
+    return run(["bash", str(REPO / "tools/lab/lab-up.sh"), "2"], env=dict(os.environ, MIRROR_DIR=str(mirror_root))).stdout
 
 
 def site_playbook(inventory: str, *extra: str, pki_dir: Path, timeout: float = 1800) -> tuple[subprocess.CompletedProcess, dict]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 
 import yaml
-from conftest import node_exec, run
+from conftest import lab_up, node_exec, run
 
 
 def test_hosts_run_systemd_and_reach_each_other(lab):
@@ -93,3 +93,21 @@ def test_images_pull_through_the_registry_mirror_with_containerd(lab, manifest):
                     "/coredns", "-version")
     assert "CoreDNS-" + next(c["gitTag"] for c in manifest["status"]["components"] if c["name"] == "coredns").lstrip("v") \
         in out.stdout
+
+
+def test_lab_up_makes_anew_a_node_that_podman_lists_as_running_but_does_not_run(lab, mirror_root):
+    """A machine restored from a snapshot (or restarted with /run on disk) keeps podman's record of running nodes
+    whose processes are gone; podman cannot exec in them or start them. CI met that state; lab-up must recover."""
+    node = lab["nodes"][1]["container"]
+    conmon, init = (run(["podman", "inspect", node, "--format", f"{{{{.State.{key}}}}}"]).stdout.strip()
+                    for key in ("ConmonPid", "Pid"))
+    # conmon is frozen first, so it cannot report the init's death to podman; then both die.
+    run(["kill", "-STOP", conmon])
+    run(["kill", "-KILL", init])
+    run(["kill", "-KILL", conmon])
+    assert run(["podman", "inspect", node, "--format", "{{.State.Status}}"]).stdout.strip() == "running"
+    assert node_exec(node, "true", check=False).returncode != 0
+    out = lab_up(mirror_root)
+    assert f"removed {node} (podman lists it as running, but it does not run" in out, out
+    state = node_exec(node, "systemctl", "is-system-running", check=False).stdout.strip()
+    assert state in ("running", "degraded"), state

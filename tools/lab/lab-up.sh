@@ -176,11 +176,19 @@ for i in $(seq 1 "$NODES"); do
     fi
     if podman container exists "$name"; then
         state=$(podman inspect "$name" --format '{{.State.Status}}')
-        if [[ $state != running ]]; then
-            podman start "$name" >/dev/null
-            log "started $name ($state before)"
+        if [[ $state == running ]] && podman exec "$name" true >/dev/null 2>&1; then
+            continue
         fi
-        continue
+        if [[ $state != running ]] && podman start "$name" >/dev/null 2>&1; then
+            log "started $name ($state before)"
+            continue
+        fi
+        # Podman's record says running but nothing runs, or it cannot start the node: its state outlived the
+        # processes (a machine restored from a snapshot, or restarted with /run on disk, where podman's own
+        # reboot check does not fire). Such a node cannot be revived; it is made anew, like a missing one.
+        remove_containers 5 "$name"
+        podman volume rm -f "$name-containerd" "$name-kubelet" >/dev/null 2>&1 || true
+        log "removed $name (podman lists it as $state, but it does not run and cannot be started)"
     fi
     for v in "$name-containerd" "$name-kubelet"; do
         podman volume exists "$v" || podman volume create --label eksd-lab=1 "$v" >/dev/null
