@@ -239,7 +239,7 @@ def registry_configured(env: dict, registry: str) -> bool:
     for hvars in hosts.values():
         cmd = ["ssh", "-i", env["EKSD_LAB_SSH_KEY"], "-o", f"UserKnownHostsFile={env['EKSD_LAB_KNOWN_HOSTS']}",
                "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"root@{hvars['ansible_host']}",
-               f"grep -q 'http://{registry}' /etc/containerd/certs.d/{registry}/hosts.toml"]
+               f"grep -qs 'http://{registry}' /etc/containerd/certs.d/{registry}/hosts.toml"]
         if not hosts or env.get("EKSD_LAB_CONNECTION", "ssh") != "ssh" or subprocess.run(cmd).returncode != 0:
             return False
     return bool(hosts)
