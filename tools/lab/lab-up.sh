@@ -146,13 +146,18 @@ for h in distro.eks.amazonaws.com public.ecr.aws; do
     add_hosts+=(--add-host "$h:127.0.0.255")
 done
 
+# remove_node NAME REASON: the node and its volumes go (the next loop makes it anew when it is within NODES).
+remove_node() {
+    remove_containers 5 "$1"
+    podman volume rm -f "$1-containerd" "$1-kubelet" >/dev/null 2>&1 || true
+    log "removed $1 ($2)"
+}
+
 # Nodes beyond NODES from an earlier, bigger lab go.
 for c in $(lab_nodes); do
     n=${c#"$PREFIX"}
     if [[ $n =~ ^[0-9]+$ ]] && ((n > NODES)); then
-        remove_containers 5 "$c"
-        podman volume rm -f "$c-containerd" "$c-kubelet" >/dev/null 2>&1 || true
-        log "removed $c (beyond NODES=$NODES)"
+        remove_node "$c" "beyond NODES=$NODES"
     fi
 done
 
@@ -165,13 +170,9 @@ for i in $(seq 1 "$NODES"); do
         have=$(podman inspect "$name" --format '{{index .Config.Labels "eksd-lab.suite"}}')
         have_net=$(podman inspect "$name" --format '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}')
         if [[ ${have:-bookworm} != "$suite" ]]; then
-            remove_containers 5 "$name"
-            podman volume rm -f "$name-containerd" "$name-kubelet" >/dev/null 2>&1 || true
-            log "removed $name (Debian ${have:-bookworm}, wanted $suite)"
+            remove_node "$name" "Debian ${have:-bookworm}, wanted $suite"
         elif [[ $have_net != "$(node_network "$i")" ]]; then
-            remove_containers 5 "$name"
-            podman volume rm -f "$name-containerd" "$name-kubelet" >/dev/null 2>&1 || true
-            log "removed $name (on another network than $(node_network "$i"))"
+            remove_node "$name" "on another network than $(node_network "$i")"
         fi
     fi
     if podman container exists "$name"; then
@@ -186,9 +187,7 @@ for i in $(seq 1 "$NODES"); do
         # Podman's record says running but nothing runs, or it cannot start the node: its state outlived the
         # processes (a machine restored from a snapshot, or restarted with /run on disk, where podman's own
         # reboot check does not fire). Such a node cannot be revived; it is made anew, like a missing one.
-        remove_containers 5 "$name"
-        podman volume rm -f "$name-containerd" "$name-kubelet" >/dev/null 2>&1 || true
-        log "removed $name (podman lists it as $state, but it does not run and cannot be started)"
+        remove_node "$name" "podman lists it as $state, but it does not run and cannot be started"
     fi
     for v in "$name-containerd" "$name-kubelet"; do
         podman volume exists "$v" || podman volume create --label eksd-lab=1 "$v" >/dev/null
