@@ -180,14 +180,18 @@ for i in $(seq 1 "$NODES"); do
         if [[ $state == running ]] && podman exec "$name" true >/dev/null 2>&1; then
             continue
         fi
-        if [[ $state != running ]] && podman start "$name" >/dev/null 2>&1; then
-            log "started $name ($state before)"
-            continue
+        start_error=
+        if [[ $state != running ]]; then
+            if start_error=$(podman start "$name" 2>&1 >/dev/null); then
+                log "started $name ($state before)"
+                continue
+            fi
+            start_error=$(tail -n 1 <<<"$start_error")
         fi
         # Podman's record says running but nothing runs, or it cannot start the node: its state outlived the
         # processes (a machine restored from a snapshot, or restarted with /run on disk, where podman's own
         # reboot check does not fire). Such a node cannot be revived; it is made anew, like a missing one.
-        remove_node "$name" "podman lists it as $state, but it does not run and cannot be started"
+        remove_node "$name" "podman lists it as $state, but it does not run${start_error:+ and podman start says: $start_error}"
     fi
     for v in "$name-containerd" "$name-kubelet"; do
         podman volume exists "$v" || podman volume create --label eksd-lab=1 "$v" >/dev/null
