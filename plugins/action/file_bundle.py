@@ -34,7 +34,7 @@ def _as_content(path):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
-    _VALID_ARGS = frozenset(("files", "directories", "owner", "group"))
+    _VALID_ARGS = frozenset(("files", "directories", "digest_record", "owner", "group"))
 
     def _read_specs(self, specs):
         """The module's file entries, and {host path: controller path} of those sent by digest."""
@@ -45,9 +45,18 @@ class ActionModule(ActionBase):
             spec = dict(spec)
             src = spec.pop("src", None)
             if src is not None:
-                if "content" in spec:
-                    raise AnsibleActionFail(f"file_bundle: {spec.get('path')} has both src and content; give one")
+                if "content" in spec or "text" in spec:
+                    raise AnsibleActionFail(f"file_bundle: {spec.get('path')} has src and content or text; give one")
                 local = self._loader.path_dwim(src)
+                if spec.get("sha256"):
+                    # The caller knows the digest (a verified artifact): no hashing here; the module checks a
+                    # transferred file against it, so a cache file that is not what the digest says still fails.
+                    if not os.path.isfile(local):
+                        raise AnsibleActionFail(f"file_bundle: cannot read {src} on the controller for {spec.get('path')}: "
+                                                "no such file")
+                    local_paths[spec.get("path")] = local
+                    files.append(spec)
+                    continue
                 try:
                     content = _as_content(local)
                     if content is None:
@@ -87,7 +96,7 @@ class ActionModule(ActionBase):
             result.update(second)
             return result
         result["changed"] = True
-        result["changed_files"] = first.get("changed_files", []) + [
-            path for path in second.get("changed_files", []) if path not in first.get("changed_files", [])]
+        for key in ("changed_files", "changed_topics"):
+            result[key] = first.get(key, []) + [value for value in second.get(key, []) if value not in first.get(key, [])]
         result["pending_files"] = []
         return result

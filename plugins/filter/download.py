@@ -8,15 +8,14 @@ archive with unarchive, one module run per artifact each, even when the cache al
 These filters read the cache in this process and return only the entries those modules could change:
 an artifact whose file is missing or whose sha512 is not the manifest's, and an archive whose tree
 was not (completely) unpacked from that very file. The modules then run on those alone, as before.
-download_install_groups finds each file a host needs in its unpacked archive (archives differ in
-layout: etcd's binaries sit under etcd-<version>-linux-<arch>/) and groups the files by the handlers
-they notify, for one eksd.distro.file_bundle call per group.
+download_install_bundle finds each file a host needs in its unpacked archive (archives differ in
+layout: etcd's binaries sit under etcd-<version>-linux-<arch>/) and names the handlers each notifies,
+for one eksd.distro.file_bundle call.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 
@@ -83,18 +82,20 @@ def _regular_files(root: str) -> list[str]:
     return sorted(found)
 
 
-def download_install_groups(plan, default_notify=None):
-    """The plan's files to install, grouped by the handler topics they notify:
-    [{notify, directories: [{path, mode}], files: [{path, src, mode}]}]; directories are root's, 0755.
+def download_install_bundle(plan, default_notify=None):
+    """The plan's files to install as one eksd.distro.file_bundle call:
+    {directories: [{path, mode}], files: [{path, src, mode, topics[, sha256]}]}; directories are root's, 0755, and
+    each file's topics are the handler topics its entry notifies (the module reports those of the changed files).
+    A file that is the artifact itself carries the manifest's sha256 (the fetch verified the file's sha512), so
+    eksd.distro.file_bundle compares it on the host without hashing it on the controller first.
 
     A file of an archive ({src} relative to anywhere in the tree, matched at a path boundary) is looked up in
     the entry's unpacked tree; one that is not there is an error naming it, the archive and what the tree holds.
     """
-    groups: dict[str, tuple] = {}
-    for item in _entries(plan, ("artifact", "file", "files", "archive"), "download_install_groups"):
+    files = []
+    for item in _entries(plan, ("artifact", "file", "files", "archive"), "download_install_bundle"):
         tree = _regular_files(item["extract_dir"]) if item["archive"] else []
         notify = item.get("notify", default_notify if default_notify is not None else [])
-        files = groups.setdefault(json.dumps(notify, sort_keys=True), (notify, []))[1]
         for wanted in item["files"]:
             src = item["file"]
             if item["archive"]:
@@ -104,15 +105,16 @@ def download_install_groups(plan, default_notify=None):
                     raise AnsibleFilterError(f"{wanted['src']} is not in {posixpath.basename(item['artifact']['url'])} "
                                              f"(unpacked in {item['extract_dir']}, which holds: {held})")
                 src = matches[0]
-            files.append({"path": wanted["dest"], "src": src, "mode": wanted.get("mode", "0755")})
-    result = []
-    for notify, files in groups.values():
-        directories = list(dict.fromkeys(posixpath.dirname(f["path"]) for f in files))
-        result.append({"notify": notify, "directories": [{"path": d, "mode": "0755"} for d in directories], "files": files})
-    return result
+            spec = {"path": wanted["dest"], "src": src, "mode": wanted.get("mode", "0755"), "topics": list(notify)}
+            if not item["archive"] and item["artifact"].get("sha256"):
+                # The manifest's digest of this very file: the controller need not hash it for every host.
+                spec["sha256"] = item["artifact"]["sha256"].lower()
+            files.append(spec)
+    directories = list(dict.fromkeys(posixpath.dirname(f["path"]) for f in files))
+    return {"directories": [{"path": d, "mode": "0755"} for d in directories], "files": files}
 
 
 class FilterModule:
     def filters(self):
         return {"download_unverified": download_unverified, "download_unpack_due": download_unpack_due,
-                "download_install_groups": download_install_groups}
+                "download_install_bundle": download_install_bundle}

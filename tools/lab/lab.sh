@@ -30,6 +30,8 @@ kubeconfig=$cluster_dir/admin.conf
 [[ $release =~ ^(kubernetes-|v)?([0-9]+)-([0-9]+)-(eks-)?([0-9]+)$ ]]
 kubectl=$(find "$mirror/kubernetes-${BASH_REMATCH[2]}-${BASH_REMATCH[3]}/releases/${BASH_REMATCH[5]}" \
     -path '*/bin/linux/amd64/kubectl' -print -quit)
+# The pod network's last step restarts containerd: the kubelet reports its node Ready again within seconds.
+"$kubectl" --kubeconfig "$kubeconfig" wait --for=condition=Ready nodes --all --timeout=120s >/dev/null
 echo "== nodes ($(( $(date +%s) - t0 ))s since start)"
 "$kubectl" --kubeconfig "$kubeconfig" get nodes -o wide
 "$kubectl" --kubeconfig "$kubeconfig" -n kube-system get pods -o wide

@@ -39,7 +39,7 @@ INSTALLED_PATHS = [
     "/etc/systemd/system/etcd.service", "/etc/systemd/system/eksd-pod-network.service", "/etc/kubernetes",
     "/etc/etcd", "/var/lib/etcd", "/var/lib/kube-proxy", "/etc/cni", "/opt/cni", "/var/lib/cni",
     "/etc/containerd/config.toml", "/etc/containerd/certs.d", "/etc/crictl.yaml", "/etc/sysctl.d/90-eksd.conf",
-    "/etc/modules-load.d/eksd.conf",
+    "/etc/modules-load.d/eksd.conf", "/var/lib/eksd",
 ]
 SERVICES = ["kubelet", "kube-proxy", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd",
             "eksd-pod-network", "haproxy", "containerd"]

@@ -53,7 +53,7 @@ def test_unpack_due_until_the_stamp_names_the_archive(tmp_path):
     assert F["download_unpack_due"]([archive, binary]) == []
 
 
-def test_install_groups_find_archive_files_by_name_and_group_them_by_topic(tmp_path):
+def test_install_bundle_finds_archive_files_by_name_and_gives_each_file_its_topics(tmp_path):
     tree = tmp_path / "etcd" / "content"
     (tree / "etcd-v3.5.9-linux-amd64").mkdir(parents=True)
     for name in ("etcd", "etcdctl", "README.md"):
@@ -65,20 +65,21 @@ def test_install_groups_find_archive_files_by_name_and_group_them_by_topic(tmp_p
     kubelet = {"artifact": {"url": "http://mirror/kubelet"}, "file": str(tmp_path / "kubelet"), "archive": False,
                "files": [{"src": "kubelet", "dest": "/usr/local/bin/kubelet", "mode": "0750"}]}
     kubectl = {"artifact": {"url": "http://mirror/kubectl"}, "file": str(tmp_path / "kubectl"), "archive": False,
-               "files": [{"src": "kubectl", "dest": "/opt/bin/kubectl"}]}
-    groups = F["download_install_groups"]([etcd, kubelet, kubectl], ["kubelet restart"])
-    bin_dir = [{"path": "/usr/local/bin", "mode": "0755"}]
-    assert groups == [
-        {"notify": ["etcd restart"], "directories": bin_dir, "files": [
-            {"path": "/usr/local/bin/etcd", "src": str(tree / "etcd-v3.5.9-linux-amd64" / "etcd"), "mode": "0755"},
-            {"path": "/usr/local/bin/etcdctl", "src": str(tree / "etcd-v3.5.9-linux-amd64" / "etcdctl"), "mode": "0755"}]},
-        {"notify": ["kubelet restart"], "directories": bin_dir + [{"path": "/opt/bin", "mode": "0755"}], "files": [
-            {"path": "/usr/local/bin/kubelet", "src": str(tmp_path / "kubelet"), "mode": "0750"},
-            {"path": "/opt/bin/kubectl", "src": str(tmp_path / "kubectl"), "mode": "0755"}]},
-    ]
+               "notify": [], "files": [{"src": "kubectl", "dest": "/opt/bin/kubectl"}]}
+    bundle = F["download_install_bundle"]([etcd, kubelet, kubectl], ["kubelet restart"])
+    assert bundle == {
+        "directories": [{"path": "/usr/local/bin", "mode": "0755"}, {"path": "/opt/bin", "mode": "0755"}],
+        "files": [
+            {"path": "/usr/local/bin/etcd", "src": str(tree / "etcd-v3.5.9-linux-amd64" / "etcd"), "mode": "0755",
+             "topics": ["etcd restart"]},
+            {"path": "/usr/local/bin/etcdctl", "src": str(tree / "etcd-v3.5.9-linux-amd64" / "etcdctl"), "mode": "0755",
+             "topics": ["etcd restart"]},
+            {"path": "/usr/local/bin/kubelet", "src": str(tmp_path / "kubelet"), "mode": "0750", "topics": ["kubelet restart"]},
+            {"path": "/opt/bin/kubectl", "src": str(tmp_path / "kubectl"), "mode": "0755", "topics": []},
+        ]}
 
 
-def test_install_groups_name_a_file_the_archive_lacks_and_what_it_holds(tmp_path):
+def test_install_bundle_names_a_file_the_archive_lacks_and_what_it_holds(tmp_path):
     tree = tmp_path / "content"
     (tree / "bin").mkdir(parents=True)
     (tree / "bin" / "bridge").write_text("x")
@@ -87,7 +88,20 @@ def test_install_groups_name_a_file_the_archive_lacks_and_what_it_holds(tmp_path
            "archive": True, "extract_dir": str(tree), "files": [{"src": "loopback", "dest": "/opt/cni/bin/loopback"}]}
     with pytest.raises(AnsibleFilterError, match=r"loopback is not in cni-plugins-linux-amd64-v1.3.0.tar.gz "
                                                  r"\(unpacked in .*, which holds: bin/bridge, bin/xbridge\)"):
-        F["download_install_groups"]([cni])
+        F["download_install_bundle"]([cni])
     # "bridge" matches bin/bridge at a path boundary, never bin/xbridge
     cni["files"] = [{"src": "bridge", "dest": "/opt/cni/bin/bridge"}]
-    assert F["download_install_groups"]([cni])[0]["files"][0]["src"] == str(tree / "bin" / "bridge")
+    assert F["download_install_bundle"]([cni])["files"][0]["src"] == str(tree / "bin" / "bridge")
+
+
+def test_install_bundle_passes_the_manifest_sha256_of_an_artifact_installed_as_it_is(tmp_path):
+    tree = tmp_path / "content"
+    tree.mkdir()
+    (tree / "etcd").write_text("etcd")
+    kubelet = {"artifact": {"url": "http://mirror/kubelet", "sha256": "AB" * 32}, "file": str(tmp_path / "kubelet"),
+               "archive": False, "files": [{"src": "kubelet", "dest": "/usr/local/bin/kubelet"}]}
+    etcd = {"artifact": {"url": "http://mirror/etcd.tar.gz", "sha256": "cd" * 32}, "file": str(tmp_path / "etcd.tgz"),
+            "archive": True, "extract_dir": str(tree), "files": [{"src": "etcd", "dest": "/usr/local/bin/etcd"}]}
+    files = F["download_install_bundle"]([kubelet, etcd])["files"]
+    # the archive's digest is not that of a file inside it: the action plugin hashes that one itself
+    assert [f.get("sha256") for f in files] == ["ab" * 32, None]

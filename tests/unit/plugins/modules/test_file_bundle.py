@@ -124,3 +124,58 @@ def test_a_staged_file_with_another_digest_is_refused_and_nothing_is_written(tmp
     result = run_module(by_digest(tmp_path, staged))
     assert result["failed"] and "does not have sha256" in result["msg"]
     assert not (tmp_path / "usr/local/bin/kubelet").exists()
+
+
+def units(root, unit_text: str) -> dict:
+    return {"files": [
+        {"path": str(root / "kubelet.service"), "text": unit_text, "mode": "0644", "topics": ["kubelet restart"]},
+        {"path": str(root / "kubelet.conf"), "content": KEY, "mode": "0600", "topics": ["kubelet restart"]},
+        {"path": str(root / "kube-proxy.service"), "text": "[Service]\n", "mode": "0644", "topics": ["kube_proxy restart"]},
+    ]}
+
+
+def test_text_is_shown_in_a_diff_and_content_never_is(tmp_path):
+    result = run_module(dict(units(tmp_path, "[Service]\nExecStart=/usr/local/bin/kubelet\n"), _ansible_diff=True))
+    assert [d["after_header"] for d in result["diff"]] == [str(tmp_path / "kubelet.service"), str(tmp_path / "kube-proxy.service")]
+    assert result["diff"][0]["before"] == "" and result["diff"][0]["after"].endswith("kubelet\n")
+    assert "secret-key-material" not in json.dumps(result)
+    result = run_module(dict(units(tmp_path, "[Service]\nExecStart=/opt/bin/kubelet\n"), _ansible_diff=True))
+    assert result["diff"] == [{"before_header": str(tmp_path / "kubelet.service"), "after_header": str(tmp_path / "kubelet.service"),
+                               "before": "[Service]\nExecStart=/usr/local/bin/kubelet\n",
+                               "after": "[Service]\nExecStart=/opt/bin/kubelet\n"}]
+    assert (tmp_path / "kubelet.service").read_text() == "[Service]\nExecStart=/opt/bin/kubelet\n"
+    assert "diff" not in run_module(dict(units(tmp_path, "[Service]\nExecStart=/opt/bin/kubelet\n"), _ansible_diff=True))
+
+
+def test_changed_topics_name_the_topics_of_the_changed_files_once(tmp_path):
+    result = run_module(units(tmp_path, "[Service]\n"))
+    assert result["changed_topics"] == ["kubelet restart", "kube_proxy restart"]
+    (tmp_path / "kube-proxy.service").chmod(0o600)  # a mode alone counts too
+    assert run_module(units(tmp_path, "[Service]\n"))["changed_topics"] == ["kube_proxy restart"]
+    assert run_module(units(tmp_path, "[Service]\n"))["changed_topics"] == []
+
+
+def test_a_file_needs_exactly_one_source(tmp_path):
+    spec = {"path": str(tmp_path / "kubelet.service"), "text": "a", "content": "b", "mode": "0644"}
+    result = run_module({"files": [spec]})
+    assert result["failed"] and "needs exactly one of content, text or src" in result["msg"] and "got content, text" in result["msg"]
+    assert not (tmp_path / "kubelet.service").exists()
+
+
+def test_the_digest_record_spares_hashing_until_the_file_is_written_again(tmp_path, monkeypatch):
+    record = tmp_path / "var/lib/eksd/installed-files.json"
+    staged = tmp_path / "staged"
+    staged.write_bytes(BINARY)
+    run_module(dict(by_digest(tmp_path, staged), digest_record=str(record)))
+    binary = str(tmp_path / "usr/local/bin/kubelet")
+    assert json.loads(record.read_text())[binary][3] == hashlib.sha256(BINARY).hexdigest()
+
+    def no_hashing(_module, path):
+        raise AssertionError(f"{path} was hashed")
+    monkeypatch.setattr(file_bundle.AnsibleModule, "sha256", no_hashing)
+    result = run_module(dict(by_digest(tmp_path), digest_record=str(record)))
+    assert result["changed"] is False and result["pending_files"] == []
+    monkeypatch.undo()
+    (tmp_path / "usr/local/bin/kubelet").write_bytes(b"tampered")  # a write changes its change time
+    result = run_module(dict(by_digest(tmp_path), digest_record=str(record)))
+    assert result["pending_files"] == [binary]
