@@ -121,6 +121,8 @@ def kubeconfig(credential, pki_dir, cluster, server, user):
     for name, value in (("credential", credential), ("cluster", cluster), ("server", server), ("user", user)):
         if not isinstance(value, str) or not value:
             raise AnsibleFilterError(f"kubeconfig: {name} must be a non-empty string, got {value!r}")
+    # Plain str: yaml.safe_dump refuses str subclasses such as Ansible's unsafe text.
+    credential, cluster, server, user = (str.__str__(value) for value in (credential, cluster, server, user))
     context = f"{user}@{cluster}"
     config = {
         "apiVersion": "v1",

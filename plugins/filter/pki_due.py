@@ -217,6 +217,27 @@ def pki_cas_due(cas, pki_dir, key_type="RSA", key_size=2048):
     return [c for c in cas if not _current(c, pki_dir, {}, key_type, key_size, None, {}, authority=True)]
 
 
+def pki_sa_key_due(pki_dir, key_type="RSA", key_size=2048):
+    """Whether the service account key pair in pki_dir needs work: False only when sa.key (0600) is a key of
+    key_type and key_size and sa.pub (0644) holds its public key, as community.crypto would leave them."""
+    if x509 is None:
+        raise AnsibleFilterError("pki_sa_key_due: the Python package cryptography is missing on the controller")
+    base = os.path.join(str(pki_dir), "sa")
+    key_pem, pub_pem = _read(base + ".key"), _read(base + ".pub")
+    if key_pem is None or pub_pem is None:
+        return True
+    if not (_mode_is(base + ".key", 0o600) and _mode_is(base + ".pub", 0o644)):
+        return True
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        public = serialization.load_pem_public_key(pub_pem)
+    except (ValueError, TypeError):
+        return True
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return not (_key_fits(key, key_type, key_size) and der == _public_der(key))
+
+
 class FilterModule:
     def filters(self):
-        return {"pki_certs_due": pki_certs_due, "pki_cas_due": pki_cas_due, "pki_bundle": pki_bundle}
+        return {"pki_certs_due": pki_certs_due, "pki_cas_due": pki_cas_due, "pki_bundle": pki_bundle,
+                "pki_sa_key_due": pki_sa_key_due}

@@ -147,3 +147,10 @@ def test_kubeconfig_refuses_an_empty_field(creds, field):
     args = {"cluster": "lab", "server": "https://x:6443", "user": "u", field: ""}
     with pytest.raises(AnsibleFilterError, match=f"kubeconfig: {field} must be a non-empty string"):
         F["kubeconfig"]("nodes/node1/kubelet-client", creds, **args)
+
+
+def test_kubeconfig_takes_ansible_unsafe_text(creds):
+    from ansible.utils.unsafe_proxy import AnsibleUnsafeText
+    text = F["kubeconfig"](AnsibleUnsafeText("nodes/node1/kubelet-client"), creds, AnsibleUnsafeText("lab"),
+                           AnsibleUnsafeText("https://10.0.0.2:6443"), AnsibleUnsafeText("system:node:node1"))
+    assert text == F["kubeconfig"]("nodes/node1/kubelet-client", creds, "lab", "https://10.0.0.2:6443", "system:node:node1")

@@ -54,3 +54,31 @@ def test_bundle_from_a_mapping_is_refused():
 def test_bundle_entry_without_source_is_refused():
     with pytest.raises(AnsibleFilterError, match="source in the PKI directory and a destination"):
         F["pki_bundle"]([{"dest": "ca.crt"}], "/pki", "/etc/kubernetes/pki")
+
+
+def _write_sa_pair(pki_dir, key_size=2048, public_of=None):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    (pki_dir / "sa.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                                       serialization.NoEncryption()))
+    (pki_dir / "sa.pub").write_bytes((public_of or key).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (pki_dir / "sa.key").chmod(0o600)
+    (pki_dir / "sa.pub").chmod(0o644)
+    return key
+
+
+def test_sa_key_pair_is_due_until_key_and_public_key_match_with_their_modes(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    assert F["pki_sa_key_due"](str(tmp_path)) is True  # missing
+    _write_sa_pair(tmp_path)
+    assert F["pki_sa_key_due"](str(tmp_path)) is False
+    (tmp_path / "sa.pub").chmod(0o600)
+    assert F["pki_sa_key_due"](str(tmp_path)) is True  # another mode
+    _write_sa_pair(tmp_path, public_of=rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    assert F["pki_sa_key_due"](str(tmp_path)) is True  # another key's public key
+    _write_sa_pair(tmp_path, key_size=1024)
+    assert F["pki_sa_key_due"](str(tmp_path)) is True  # not the size asked for
+    (tmp_path / "sa.pub").write_text("not a key\n")
+    assert F["pki_sa_key_due"](str(tmp_path)) is True
