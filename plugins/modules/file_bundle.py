@@ -140,6 +140,32 @@ EXAMPLES = r"""
       - {path: /etc/kubernetes/admin.conf, content: "{{ admin_kubeconfig | to_nice_yaml }}", mode: "0600"}
   no_log: true
   notify: restart kube-apiserver
+
+# Units and configuration of two services in one call: --diff shows them, and only the services whose files
+# changed restart.
+- name: Write the scheduler's configuration and the units
+  eksd.distro.file_bundle:
+    files:
+      - path: /etc/kubernetes/scheduler-config.yaml
+        mode: "0644"
+        text: "{{ scheduler_config | to_nice_yaml }}"
+        topics: [restart kube-scheduler]
+      - path: /etc/systemd/system/kube-scheduler.service
+        mode: "0600"
+        text: "{{ lookup('ansible.builtin.template', 'kube-scheduler.service.j2') }}"
+        topics: [restart kube-scheduler]
+      - path: /etc/systemd/system/kube-apiserver.service
+        mode: "0600"
+        text: "{{ lookup('ansible.builtin.template', 'kube-apiserver.service.j2') }}"
+        topics: [restart kube-apiserver]
+  register: control_plane_files
+
+- name: Restart what the changed files need
+  ansible.builtin.debug:
+    msg: "{{ item }}"
+  loop: "{{ control_plane_files.changed_topics }}"
+  changed_when: true
+  notify: "{{ item }}"
 """
 
 RETURN = r"""
