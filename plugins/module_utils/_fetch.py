@@ -182,10 +182,8 @@ def _http_get(url: str, validate_certs: bool, timeout: int, doc: _Document = _MA
     return _bounded(data, url, doc)
 
 
-def _read(location: str, validate_certs: bool, allow_http: bool, timeout: int, doc: _Document) -> bytes:
-    if _is_http(location):
-        check_url(location, f"{doc.what} URL", allow_http)
-        return _http_get(location, validate_certs, timeout, doc)
+def _local_path(location: str, doc: _Document = _MANIFEST) -> str:
+    """The file a location that is not http(s) names: a file:// URL on this machine or a path."""
     if "://" in location:
         parts = urlsplit(location)
         if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
@@ -193,8 +191,15 @@ def _read(location: str, validate_certs: bool, allow_http: bool, timeout: int, d
                 f"{doc.what} {location!r} is not a supported location; "
                 "expected an https:// (or, with allow_http, http://) or file:// URL, or a local path"
             )
-        return _read_file(unquote(parts.path), location, doc)
-    return _read_file(os.path.expanduser(location), location, doc)
+        return unquote(parts.path)
+    return os.path.expanduser(location)
+
+
+def _read(location: str, validate_certs: bool, allow_http: bool, timeout: int, doc: _Document) -> bytes:
+    if _is_http(location):
+        check_url(location, f"{doc.what} URL", allow_http)
+        return _http_get(location, validate_certs, timeout, doc)
+    return _read_file(_local_path(location, doc), location, doc)
 
 
 def read_manifest(location: str, validate_certs: bool = True, allow_http: bool = False, timeout: int = TIMEOUT) -> bytes:
@@ -376,13 +381,18 @@ def resolve_release(options: Mapping[str, Any]) -> dict[str, Any]:
             options = dict(options, release=found.latest.name)
             latest_of_channel = found.name
     location, wanted = manifest_location(options)
+    cache_dir = option("cache_dir")
     release = load_release(
         location,
         wanted,
         validate_certs=bool(option("validate_certs")),
         allow_http=allow_http,
-        cache_dir=option("cache_dir"),
+        cache_dir=cache_dir,
     )
+    if not _is_http(location):
+        manifest_file: str | None = os.path.abspath(_local_path(location))
+    else:
+        manifest_file = cache_path(cache_dir, location) if cache_dir else None
     return release_facts(
         release,
         arch,
@@ -393,4 +403,5 @@ def resolve_release(options: Mapping[str, Any]) -> dict[str, Any]:
         manifest_url=location,
         requested=requested,
         latest_of_channel=latest_of_channel,
+        manifest_file=manifest_file,
     )

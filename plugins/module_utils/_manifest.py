@@ -568,12 +568,15 @@ def release_facts(
     manifest_url: str | None = None,
     requested: str | None = None,
     latest_of_channel: str | None = None,
+    manifest_file: str | None = None,
 ) -> dict[str, Any]:
     """The ``release`` dict that release_info returns and the lookups read.
 
     Artifact URLs and image references are moved onto the mirrors; every artifact URL must
     then be https unless ``allow_http``. ``requested`` is the release option as given and
     ``latest_of_channel`` the channel when that named a channel (this is then its latest release).
+    ``manifest_file`` is a local file holding the very bytes that were validated (a path manifest, or the
+    cache's copy of a fetched one), so that a later step can read the manifest without fetching it again.
     """
     artifact_mirror = normalize_artifact_mirror(artifact_mirror, allow_http)
     image_mirror = normalize_image_mirror(image_mirror)
@@ -607,6 +610,7 @@ def release_facts(
         "kubernetes_version": release.kubernetes_version,
         "date": release.date,
         "manifest_url": release.source if manifest_url is None else manifest_url,
+        "manifest_file": manifest_file,
         "arch": arch,
         "os": os,
         "components": components,

@@ -143,6 +143,15 @@ release:
       type: str
       returned: success
       sample: https://distro.eks.amazonaws.com/kubernetes-1-24/kubernetes-1-24-eks-9.yaml
+    manifest_file:
+      description:
+        - A file on the controller holding the manifest exactly as it was read and validated: the file
+          O(manifest) names, or the copy in O(cache_dir) of a manifest fetched over http(s).
+        - Null for an http(s) manifest read without O(cache_dir).
+        - Later steps read the manifest from here instead of fetching it again.
+      type: str
+      returned: success
+      sample: /home/user/.cache/eksd/manifests/9f0c5c0f1f5f8a1c3d7b2e4a6b8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c.yaml
     arch:
       description: The CPU architecture selected (O(arch)).
       type: str

@@ -143,6 +143,7 @@ def test_resolve_release_local(fixture_path):
     path = str(fixture_path(R120))
     facts = resolve_release({"release": "v1-20-eks-1", "manifest": path, "arch": "arm64", "image_mirror": "10.88.0.1:5000"})
     assert facts["manifest_url"] == path
+    assert facts["manifest_file"] == path
     assert facts["arch"] == "arm64"
     assert "bin/linux/arm64/kubeadm" in facts["artifacts"]
     assert facts["images"]["pause-image"] == "10.88.0.1:5000/eks-distro/kubernetes/pause:v1.20.4-eks-1-20-1"

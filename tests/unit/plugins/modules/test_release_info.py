@@ -22,7 +22,9 @@ def test_every_fixture(manifest_path, arch):
     assert result["changed"] is False
     assert "failed" not in result
     release = result["release"]
-    assert release == release_facts(load_release(str(manifest_path)), arch=arch, manifest_url=str(manifest_path))
+    assert release == release_facts(
+        load_release(str(manifest_path)), arch=arch, manifest_url=str(manifest_path), manifest_file=str(manifest_path)
+    )
     assert set(release) >= {"name", "channel", "number", "kubernetes_version", "manifest_url", "date", "components",
                             "artifacts", "images"}
     assert release["name"] == manifest_path.stem
@@ -58,6 +60,23 @@ def test_http_with_cache(http_server, fixture_path, tmp_path):
     assert run_module(args) == first
     assert first["release"]["manifest_url"] == http_server.base + "/kubernetes-1-20/kubernetes-1-20-eks-1.yaml"
     assert len(http_server.hits) == 1
+    # The cache's copy is the manifest as served: a later step reads it there instead of fetching again.
+    kept = first["release"]["manifest_file"]
+    assert kept.startswith(str(tmp_path) + "/")
+    with open(kept, "rb") as handle:
+        assert handle.read() == fixture_path("kubernetes-1-20-eks-1").read_bytes()
+
+
+def test_http_without_cache_keeps_no_file(http_server, fixture_path):
+    http_server.serve("/kubernetes-1-20/kubernetes-1-20-eks-1.yaml", fixture_path("kubernetes-1-20-eks-1").read_bytes())
+    result = run_module({"release": "1-20-1", "base_url": http_server.base, "allow_http": True})
+    assert result["release"]["manifest_file"] is None
+
+
+def test_file_url_names_its_file(fixture_path):
+    path = fixture_path("kubernetes-1-20-eks-1")
+    result = run_module({"manifest": "file://" + str(path)})
+    assert result["release"]["manifest_file"] == str(path)
 
 
 @pytest.mark.parametrize(
