@@ -145,8 +145,8 @@ release:
       sample: https://distro.eks.amazonaws.com/kubernetes-1-24/kubernetes-1-24-eks-9.yaml
     manifest_file:
       description:
-        - A file on the controller holding the manifest exactly as it was read and validated: the file
-          O(manifest) names, or the copy in O(cache_dir) of a manifest fetched over http(s).
+        - A file on the controller holding the manifest exactly as it was read and validated (the file
+          O(manifest) names, or the copy in O(cache_dir) of a manifest fetched over http(s)).
         - Null for an http(s) manifest read without O(cache_dir).
         - Later steps read the manifest from here instead of fetching it again.
       type: str
