@@ -202,17 +202,18 @@ class _Systemd:
                 tails.append(f"--- {unit}, last {_JOURNAL_LINES} journal lines:\n{out.rstrip()}")
         return "\n".join(tails)
 
+    def fail(self, msg: str, units: list[str], **extra) -> None:
+        """Fail with ``msg`` followed by the end of each unit's journal, which usually says why."""
+        journal = self.journal(units)
+        self.module.fail_json(msg=msg + (f"\n{journal}" if journal else ""), **extra)
+
     def act(self, verb: str, units: list[str], no_block: bool = False) -> None:
         if not units:
             return
         args = [verb, *(["--no-block"] if no_block else []), "--", *units]
         rc, out, err = self.run(*args)
         if rc != 0:
-            journal = self.journal(units)
-            self.module.fail_json(
-                msg=f"service_ready: systemctl {verb} {' '.join(units)} failed (rc {rc}): {err.strip() or out.strip()}"
-                + (f"\n{journal}" if journal else "")
-            )
+            self.fail(f"service_ready: systemctl {verb} {' '.join(units)} failed (rc {rc}): {err.strip() or out.strip()}", units)
 
 
 def _check_name(check: dict) -> str:
@@ -261,11 +262,10 @@ def _wait(module: AnsibleModule, systemd: _Systemd, units: list[str], checks: li
         else:
             states = systemd.show(units)
             running = ", ".join(f"{unit} {states[unit]['ActiveState']}" for unit in units)
-            journal = systemd.journal(units)
-            module.fail_json(
-                msg=f"service_ready: {name} did not pass after {module.params['retries']} tries "
-                f"{module.params['delay']:g} s apart (last: {answer}); units: {running}"
-                + (f"\n{journal}" if journal else ""),
+            systemd.fail(
+                f"service_ready: {name} did not pass after {module.params['retries']} tries "
+                f"{module.params['delay']:g} s apart (last: {answer}); units: {running}",
+                units,
                 checks=passed,
             )
     return passed
